@@ -1,0 +1,54 @@
+#include "chunkstore/chunk_id.h"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "common/hex.h"
+#include "common/log.h"
+
+namespace sw {
+
+std::string ChunkId::Hex() const { return HexEncode(bytes.data(), bytes.size()); }
+
+std::optional<ChunkId> ChunkId::FromHex(std::string_view hex) {
+  ChunkId id;
+  if (!HexDecode(hex, id.bytes.data(), id.bytes.size())) {
+    return std::nullopt;
+  }
+  return id;
+}
+
+namespace {
+ChunkId FromHash(XXH128_hash_t h) {
+  XXH128_canonical_t c;
+  XXH128_canonicalFromHash(&c, h);
+  ChunkId id;
+  static_assert(sizeof(c.digest) == 16);
+  std::memcpy(id.bytes.data(), c.digest, 16);
+  return id;
+}
+}  // namespace
+
+ChunkId ChunkId::Of(ByteSpan data) { return FromHash(XXH3_128bits(data.data(), data.size())); }
+
+bool ChunkId::IsZero() const {
+  for (uint8_t b : bytes) {
+    if (b) return false;
+  }
+  return true;
+}
+
+ChunkHasher::ChunkHasher() : state_(XXH3_createState()) {
+  CHECK(state_ != nullptr) << "out of memory";
+  Reset();
+}
+ChunkHasher::~ChunkHasher() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
+void ChunkHasher::Update(ByteSpan data) {
+  XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), data.data(), data.size());
+}
+ChunkId ChunkHasher::Finish() const {
+  return FromHash(XXH3_128bits_digest(static_cast<XXH3_state_t*>(state_)));
+}
+void ChunkHasher::Reset() { XXH3_128bits_reset(static_cast<XXH3_state_t*>(state_)); }
+
+}  // namespace sw

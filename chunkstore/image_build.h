@@ -1,0 +1,69 @@
+// chunkstore/image_build.h: turns a tree of entries into a boot-servable segmented artifact.
+//
+// The builder sorts entries (parents before children), synthesizes missing parent directories
+// (0755 root:root), groups hard links, cuts the entry sequence into segments at content-defined
+// points (docs/formats/image.md), writes each segment as one complete newc archive ending in
+// TRAILER!!! with its own inode numbering, compresses new segments into single zstd frames in
+// parallel, and commits chunks and the manifest durably. It never moves a ref: the caller does
+// that after success, so a failed or killed build changes nothing visible.
+// Thread-safety: BuildArtifact may run concurrently with other builds on the same Store.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "chunkstore/manifest.h"
+#include "chunkstore/store.h"
+#include "chunkstore/tree.h"
+#include "common/status.h"
+
+namespace sw {
+
+struct BuildProgress {
+  uint64_t entries_done = 0;
+  uint64_t entries_total = 0;
+  uint64_t bytes_done = 0;  // raw bytes hashed so far
+  uint64_t bytes_total = 0;
+};
+
+struct ImageBuildOptions {
+  ArtifactKind kind = ArtifactKind::kImage;
+  int zstd_level = 3;
+  int threads = 0;  // 0 = one per core
+  // Enables the reuse cache (stat fingerprints -> entry hashes, entry lists -> segment ids) kept
+  // under <store>/cache/<cache_key>. Empty = no cache. E.g. "images/rocky9".
+  std::string cache_key;
+  std::vector<std::pair<std::string, std::string>> meta;  // copied into the manifest
+  // Called from the building thread, at most ~10 times a second, and once at the end.
+  std::function<void(const BuildProgress&)> progress;
+};
+
+struct BuildResult {
+  ChunkId manifest_id;
+  Manifest manifest;
+  uint64_t segments = 0;
+  uint64_t segments_new = 0;      // chunks that were not in the store before
+  uint64_t stored_bytes_new = 0;  // bytes of those chunks on disk
+  uint64_t entries = 0;
+};
+
+// InvalidArgument naming the entry for: a bad path, a file >= 4 GiB, a hard-link group whose
+// members differ, duplicate paths. IOError/NoSpace from reading sources or writing the store.
+Result<BuildResult> BuildArtifact(Store* store, std::vector<TreeEntry> entries,
+                                  const ImageBuildOptions& opts);
+
+// Stores one blob (a kernel) as an artifact: chunked into <= 4 MiB pieces, each raw when zstd
+// saves under 3%. The raw stream of the artifact is the blob itself.
+Result<BuildResult> StoreBlob(Store* store, const std::string& path, ArtifactKind kind,
+                              const std::vector<std::pair<std::string, std::string>>& meta);
+
+enum class ExportFormat { kZstd, kGzip, kNone };
+// Writes the artifact to out_fd: kZstd = the stored zstd frames back to back (raw chunks are
+// compressed on the fly), kGzip = one gzip member per chunk, kNone = the raw stream. Verifies
+// every chunk id and the whole stream's SHA-256; Corruption (and a partial output) otherwise.
+Status ExportArtifact(const Store& store, const Manifest& m, ExportFormat format, int out_fd);
+
+}  // namespace sw

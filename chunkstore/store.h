@@ -1,0 +1,135 @@
+// chunkstore/store.h: the on-disk content-addressed store: chunk files, manifests and refs.
+//
+// Layout under the store root (docs/formats/store.md has every file's format):
+//   chunks/<hex[0:2]>/<hex>        one chunk: a zstd frame or raw bytes (self-describing)
+//   chunks/<hex[0:2]>/<hex>.gz     optional second encoding: one gzip member of the raw bytes
+//   manifests/<hex[0:2]>/<hex>     one encoded Manifest; <hex> = ChunkId::Of(file bytes)
+//   refs/<kind>/<name...>          "<manifest hex>\n"; e.g. refs/images/rocky9,
+//                                  refs/kernels/rocky9, refs/overlays/n0001/system
+//   tmp/                           temp files of writers in progress (removed by gc/fsck --repair)
+//   lock                           flock(2): writers (ingest, overlay build, optimize) hold it
+//                                  shared, gc holds it exclusive, so gc never deletes a chunk an
+//                                  unfinished writer may still reference.
+// Every file is written to an O_EXCL temp file, made durable, then renamed into place, so a crash
+// at any point leaves either the old or the new version of every name (plus collectable temps).
+//
+// Thread-safety: a Store may be used from many threads at once; ChunkBatch::Add is thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "chunkstore/chunk_id.h"
+#include "chunkstore/manifest.h"
+#include "common/fd.h"
+#include "common/status.h"
+
+namespace sw {
+
+struct StoreOptions {
+  bool create = false;  // create the layout if the root does not exist / is empty
+};
+
+// Held for the life of the object; releases the flock on destruction.
+class StoreLock {
+ public:
+  StoreLock() = default;
+  explicit StoreLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  bool held() const { return fd_.valid(); }
+
+ private:
+  UniqueFd fd_;
+};
+
+class Store {
+ public:
+  // NotFound if root is not a store and !opts.create; InvalidArgument if root exists but is not
+  // a store directory.
+  static Result<std::unique_ptr<Store>> Open(const std::string& root, const StoreOptions& opts);
+  // The store directory from --store, else $STORMWULF_STORE, else /var/lib/stormwulf.
+  static std::string DefaultRoot(const std::string& flag_value);
+
+  const std::string& root() const { return root_; }
+  std::string ChunkPath(const ChunkId& id) const;
+  std::string GzChunkPath(const ChunkId& id) const;
+  std::string ManifestPath(const ChunkId& id) const;
+  std::string RefPath(std::string_view ref) const;
+  std::string TmpDir() const;
+
+  // ---- chunks
+  Result<bool> HasChunk(const ChunkId& id) const;
+  // Durable, idempotent single put (temp + fsync + rename + fsync dir). For many chunks use
+  // ChunkBatch, which syncs once per batch.
+  Status PutChunk(const ChunkId& id, ByteSpan stored);
+  // The stored bytes as they are on disk. NotFound if absent.
+  Result<std::string> ReadChunkStored(const ChunkId& id) const;
+  // The raw bytes; with verify, Corruption unless they hash to id.
+  Result<std::string> ReadChunkRaw(const ChunkId& id, bool verify) const;
+
+  // ---- manifests
+  // Writes the manifest durably (idempotent) and returns its id.
+  Result<ChunkId> PutManifest(const Manifest& m);
+  // Reads and decodes; Corruption if the file does not hash to id or does not decode.
+  Result<Manifest> GetManifest(const ChunkId& id) const;
+  Result<bool> HasManifest(const ChunkId& id) const;
+
+  // ---- refs. A ref name is "<kind>/<name>[/<sub>...]": components match [A-Za-z0-9._:@+-]+,
+  // are not "." or "..", and the kind is one of images, kernels, overlays, modules.
+  static Status ValidateRefName(std::string_view ref);
+  // Atomically points ref at a manifest (temp + fsync + rename + fsync dir).
+  Status SetRef(std::string_view ref, const ChunkId& manifest);
+  Result<ChunkId> GetRef(std::string_view ref) const;
+  // NotFound if absent. Removes empty parent directories under refs/.
+  Status DeleteRef(std::string_view ref);
+  // All refs whose name starts with prefix ("" for all), sorted by name.
+  Result<std::vector<std::pair<std::string, ChunkId>>> ListRefs(std::string_view prefix) const;
+
+  // ---- locking (see the header comment). Blocking.
+  Result<StoreLock> LockShared() const;
+  Result<StoreLock> LockExclusive() const;
+  // Non-blocking variant of LockExclusive: Unavailable if a writer holds the lock.
+  Result<StoreLock> TryLockExclusive() const;
+
+ private:
+  explicit Store(std::string root) : root_(std::move(root)) {}
+  std::string root_;
+};
+
+// Writes many chunks with one durability barrier: Add() writes each new chunk to a temp file under
+// tmp/ (skipping chunks already in the store or already added), Commit() makes all of them durable
+// (syncfs), renames them into place and fsyncs the chunk directories. Until Commit() nothing is
+// visible; the destructor removes the temps of an uncommitted batch.
+// Thread-safety: Add() may be called from many threads; Commit() once, after all Add()s.
+class ChunkBatch {
+ public:
+  explicit ChunkBatch(Store* store);
+  ~ChunkBatch();
+  ChunkBatch(const ChunkBatch&) = delete;
+  ChunkBatch& operator=(const ChunkBatch&) = delete;
+
+  // Returns true when the chunk was new (written), false when it was already present.
+  Result<bool> Add(const ChunkId& id, ByteSpan stored);
+  Status Commit();
+
+  uint64_t new_chunks() const { return new_chunks_.load(); }
+  uint64_t new_stored_bytes() const { return new_bytes_.load(); }
+
+ private:
+  Store* store_;
+  std::string dir_;  // tmp/batch-<random>
+  std::mutex mu_;
+  std::unordered_set<ChunkId, ChunkIdHash> added_;      // GUARDED_BY(mu_)
+  std::vector<std::pair<std::string, ChunkId>> temps_;  // GUARDED_BY(mu_)
+  std::atomic<uint64_t> new_chunks_{0};
+  std::atomic<uint64_t> new_bytes_{0};
+  bool committed_ = false;
+};
+
+}  // namespace sw

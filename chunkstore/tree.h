@@ -1,0 +1,50 @@
+// chunkstore/tree.h: TreeEntry, one file-system object of a tree to be stored as an image or
+// overlay. Producers (tools/: directory walk, tar/OCI readers, overlay renderer) fill a vector of
+// entries; the image builder (chunkstore/image_build.h) sorts, segments and stores them.
+// Thread-safety: a value type.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sw {
+
+struct TreeEntry {
+  // Relative path inside the tree: no leading '/', no "." or ".." components, no trailing '/',
+  // e.g. "usr/bin/ls". The root directory itself is not an entry.
+  std::string path;
+  uint32_t mode = 0;  // st_mode: type bits + permissions (S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, ...)
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int64_t mtime = 0;  // seconds since the epoch
+  uint64_t size = 0;  // regular files: content length (must be < 4 GiB for newc)
+  uint32_t rdev_major = 0;  // character and block devices
+  uint32_t rdev_minor = 0;
+  std::string symlink_target;  // symlinks
+  // Nonzero for regular files that are hard links of one inode: every entry with the same key is
+  // the same file (same content), and the builder keeps them in one segment.
+  uint64_t hardlink_key = 0;
+
+  // Where a regular file's content comes from. Exactly one of:
+  //  - content: the bytes themselves (small rendered files, tests);
+  //  - source_path: a file to read (directory sources);
+  //  - spool: a shared open file holding the content at spool_offset (tar/OCI sources).
+  std::shared_ptr<const std::string> content;
+  std::string source_path;
+  std::shared_ptr<int> spool;  // owning wrapper of an fd (closed when the last entry goes)
+  uint64_t spool_offset = 0;
+
+  // Optional stat fingerprint for the "unchanged since the last import" cache (0 = unknown):
+  // (dev, ino, size, mtime_ns, ctime_ns) of source_path. When all match a cached record the
+  // builder reuses the cached content hash without reading the file.
+  uint64_t st_dev = 0;
+  uint64_t st_ino = 0;
+  int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;
+};
+
+}  // namespace sw

@@ -1,0 +1,80 @@
+#include <sys/stat.h>
+
+#include <string>
+
+#include "common/fs_util.h"
+#include "common/hex.h"
+#include "common/status.h"
+#include "gtest/gtest.h"
+
+namespace sw {
+namespace {
+
+TEST(StatusTest, OkIsFreeAndCodesRoundTrip) {
+  Status ok;
+  EXPECT_TRUE(ok.ok());
+  EXPECT_EQ(ok.ToString(), "OK");
+  Status nf = Status::NotFound("x");
+  EXPECT_TRUE(nf.IsNotFound());
+  EXPECT_EQ(nf.ToString(), "NotFound: x");
+  Status copy = nf;
+  EXPECT_EQ(copy.message(), "x");
+  EXPECT_EQ(nf.WithContext("ctx").ToString(), "NotFound: ctx: x");
+  EXPECT_TRUE(FromErrno("open", ENOSPC).IsNoSpace());
+  EXPECT_TRUE(FromErrno("open", ENOENT).IsNotFound());
+}
+
+Result<int> Half(int x) {
+  if (x % 2) return Status::InvalidArgument("odd");
+  return x / 2;
+}
+
+Status UseHalf(int x, int* out) {
+  SW_ASSIGN_OR_RETURN(int h, Half(x));
+  *out = h;
+  return Status::OK();
+}
+
+TEST(ResultTest, ValueAndError) {
+  int out = 0;
+  EXPECT_TRUE(UseHalf(8, &out).ok());
+  EXPECT_EQ(out, 4);
+  EXPECT_TRUE(UseHalf(3, &out).IsInvalidArgument());
+}
+
+TEST(HexTest, RoundTrip) {
+  uint8_t in[3] = {0x00, 0xab, 0xff};
+  std::string h = HexEncode(in, 3);
+  EXPECT_EQ(h, "00abff");
+  uint8_t out[3];
+  ASSERT_TRUE(HexDecode("00ABff", out, 3));
+  EXPECT_EQ(out[1], 0xab);
+  EXPECT_FALSE(HexDecode("00zz11", out, 3));
+  EXPECT_FALSE(HexDecode("00", out, 3));
+}
+
+TEST(FsUtilTest, AtomicWriteAndPaths) {
+  std::string dir = ::testing::TempDir() + "/fsutil_" + RandomHex(4);
+  ASSERT_TRUE(MakeDirs(dir + "/a/b").ok());
+  std::string f = dir + "/a/b/file";
+  ASSERT_TRUE(WriteFileAtomic(f, "hello").ok());
+  ASSERT_TRUE(WriteFileAtomic(f, "world", 0600).ok());
+  auto r = ReadFileToString(f);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, "world");
+  struct stat st;
+  ASSERT_EQ(stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  auto names = ListDir(dir + "/a/b");
+  ASSERT_TRUE(names.ok());
+  EXPECT_EQ(names->size(), 1u);  // no temp file left behind
+  EXPECT_EQ(DirName("/x/y/z"), "/x/y");
+  EXPECT_EQ(BaseName("/x/y/z"), "z");
+  EXPECT_EQ(JoinPath("a/", "/b"), "a/b");
+  EXPECT_TRUE(ReadFileToString(dir + "/nope").status().IsNotFound());
+  ASSERT_TRUE(RemoveTree(dir).ok());
+  EXPECT_NE(stat(dir.c_str(), &st), 0);
+}
+
+}  // namespace
+}  // namespace sw
