@@ -1,0 +1,39 @@
+// swctl: Stormwulf's admin and ingest command line. See `swctl --help`.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tools/cli.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: swctl <group> <command> [args] [--store DIR]\n"
+    "\n"
+    "groups:\n"
+    "  image    import, list, show, delete, export boot images\n"
+    "  store    stats, gc, fsck, optimize the chunk store\n"
+    "\n"
+    "Every command takes --store DIR (default: $STORMWULF_STORE, else /var/lib/stormwulf).\n"
+    "Run `swctl <group> --help` for a group's commands.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (std::strcmp(argv[1], "--version") == 0) {
+    std::puts("swctl 0.1.0");
+    return 0;
+  }
+  std::string group = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (group == "store") return sw::RunStoreCommand(args);
+  if (group == "image") return sw::RunImageCommand(args);
+  std::fprintf(stderr, "swctl: unknown command group '%s'\n\n%s", group.c_str(), kUsage);
+  return 2;
+}
