@@ -45,7 +45,13 @@ if [ $quick = 0 ]; then
   step "fuzz smoke (clang + libFuzzer)"
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DSW_FUZZ=ON -DSW_BENCH=OFF
-  ninja -C build-fuzz -j"$JOBS"
-  (cd build-fuzz && ctest --output-on-failure -L fuzz --timeout 600)
+  # Only the fuzz targets: the rest of the tree is covered by the gcc builds above.
+  mapfile -t fuzz_targets < <(ninja -C build-fuzz -t targets all | sed -n 's/^\([A-Za-z0-9_]*_fuzz\): .*/\1/p' | sort -u)
+  if [ ${#fuzz_targets[@]} -gt 0 ]; then
+    ninja -C build-fuzz -j"$JOBS" "${fuzz_targets[@]}"
+    (cd build-fuzz && ctest --output-on-failure -R 'fuzz.*smoke' --timeout 600)
+  else
+    echo "no fuzz targets defined"
+  fi
 fi
 step "all tests passed"
