@@ -1,0 +1,261 @@
+// wwclient: keeps a node's runtime overlay current (Warewulf-compatible agent).
+//
+//   wwclient [--server URL] [--wwid ID] [--root DIR] [--interval S] [--once] ...
+// See --help and docs/agent.md.
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "agent/http_client.h"
+#include "agent/runtime_client.h"
+#include "common/fs_util.h"
+#include "common/log.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: wwclient [options]\n"
+    "Keeps this node's runtime overlay current: polls GET /runtime/<wwid> with If-None-Match,\n"
+    "verifies and applies each new version atomically (deletions included).\n\n"
+    "  --server URL        head node, e.g. http://10.0.0.1:9873 (default: $WW_SERVER, else the\n"
+    "                      `server` line of --config)\n"
+    "  --config FILE       key=value config (default /etc/stormwulf/wwclient.conf): server,\n"
+    "                      interval, secure, compress\n"
+    "  --wwid ID           node id (default: wwid= from /proc/cmdline; wwid=[eth0] = eth0's MAC)\n"
+    "  --root DIR          apply under DIR instead of /\n"
+    "  --state FILE        ownership state file (default <root>/var/lib/wwclient/runtime.state)\n"
+    "  --interval S        seconds between refreshes (default 60), jittered +-25%\n"
+    "  --once              run one cycle and exit (0 = applied or up to date)\n"
+    "  --secure            bind local port 987 (Warewulf secure mode; needs root)\n"
+    "  --local-port N      bind this local port instead\n"
+    "  --compress zstd|gz|none   representation to request (default zstd)\n"
+    "  --no-chown          do not chown files (testing as a normal user)\n"
+    "  --cmdline FILE, --sys DIR  identity sources (default /proc/cmdline, /sys)\n"
+    "  --log-level L       debug|info|warning|error\n"
+    "Signals: SIGHUP = refresh now, SIGTERM/SIGINT = exit.\n";
+
+struct Flags {
+  std::string server, config = "/etc/stormwulf/wwclient.conf", wwid, root = "/", state;
+  std::string compress = "zstd", cmdline = "/proc/cmdline", sys = "/sys";
+  double interval = 60;
+  bool once = false, chown = true;
+  int local_port = 0;
+};
+
+double Random01() {
+  uint64_t r = 0;
+  if (getrandom(&r, sizeof(r), 0) != sizeof(r)) r = static_cast<uint64_t>(time(nullptr));
+  return static_cast<double>(r >> 11) / static_cast<double>(1ull << 53);
+}
+
+// Sends READY=1 to systemd when run as a Type=notify service (no libsystemd needed).
+void NotifyReady() {
+  const char* path = getenv("NOTIFY_SOCKET");
+  if (path == nullptr || path[0] == '\0') return;
+  sw::UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  size_t len = strlen(path);
+  if (len >= sizeof(addr.sun_path)) return;
+  memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract socket
+  const char msg[] = "READY=1";
+  sendto(fd.get(), msg, sizeof(msg) - 1, MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+         static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
+}
+
+// Reads "key=value" lines; unknown keys are ignored. Flags given on the command line win.
+void ReadConfig(const std::string& path, Flags* f, const std::vector<std::string>& explicit_keys) {
+  auto text = sw::ReadFileToString(path);
+  if (!text.ok()) return;
+  auto given = [&](const std::string& k) {
+    for (const auto& e : explicit_keys) {
+      if (e == k) return true;
+    }
+    return false;
+  };
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t nl = text->find('\n', pos);
+    if (nl == std::string::npos) nl = text->size();
+    std::string line = text->substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.empty() || line[0] == '#') continue;
+    size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+    if (k == "server" && !given("server")) f->server = v;
+    if (k == "interval" && !given("interval")) f->interval = atof(v.c_str());
+    if (k == "compress" && !given("compress")) f->compress = v == "none" ? "" : v;
+    if (k == "secure" && v == "true" && !given("local-port")) f->local_port = 987;
+  }
+}
+
+// Sleeps up to `seconds` or until SIGHUP (returns false) / SIGTERM or SIGINT (sets *stop).
+bool SleepOrSignal(double seconds, const sigset_t& set, bool* stop) {
+  timespec ts;
+  ts.tv_sec = static_cast<time_t>(seconds);
+  ts.tv_nsec = static_cast<long>((seconds - static_cast<double>(ts.tv_sec)) * 1e9);
+  siginfo_t info;
+  int sig = sigtimedwait(&set, &info, &ts);
+  if (sig == SIGTERM || sig == SIGINT) *stop = true;
+  return sig < 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  std::vector<std::string> explicit_keys;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "wwclient: %s needs a value\n", name);
+        exit(2);
+      }
+      explicit_keys.push_back(std::string(name).substr(2));
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      fputs(kUsage, stdout);
+      return 0;
+    } else if (a == "--server") {
+      f.server = value("--server");
+    } else if (a == "--config") {
+      f.config = value("--config");
+    } else if (a == "--wwid") {
+      f.wwid = value("--wwid");
+    } else if (a == "--root") {
+      f.root = value("--root");
+    } else if (a == "--state") {
+      f.state = value("--state");
+    } else if (a == "--interval") {
+      f.interval = atof(value("--interval").c_str());
+    } else if (a == "--once") {
+      f.once = true;
+    } else if (a == "--secure") {
+      f.local_port = 987;
+      explicit_keys.push_back("local-port");
+    } else if (a == "--local-port") {
+      f.local_port = atoi(value("--local-port").c_str());
+    } else if (a == "--compress") {
+      std::string c = value("--compress");
+      f.compress = c == "none" ? "" : c;
+    } else if (a == "--no-chown") {
+      f.chown = false;
+    } else if (a == "--cmdline") {
+      f.cmdline = value("--cmdline");
+    } else if (a == "--sys") {
+      f.sys = value("--sys");
+    } else if (a == "--log-level") {
+      sw::LogLevel l;
+      if (!sw::ParseLogLevel(value("--log-level"), &l)) {
+        fputs("wwclient: bad --log-level\n", stderr);
+        return 2;
+      }
+      sw::SetLogLevel(l);
+    } else {
+      fprintf(stderr, "wwclient: unknown option '%s'\n\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  ReadConfig(f.config, &f, explicit_keys);
+  if (f.server.empty() && getenv("WW_SERVER") != nullptr) f.server = getenv("WW_SERVER");
+  if (f.server.empty()) {
+    fputs("wwclient: no server: give --server URL or `server=` in the config\n", stderr);
+    return 2;
+  }
+  if (f.compress != "zstd" && f.compress != "gz" && !f.compress.empty()) {
+    fputs("wwclient: --compress must be zstd, gz or none\n", stderr);
+    return 2;
+  }
+  if (!(f.interval > 0)) f.interval = 60;
+  auto url = sw::HttpUrl::Parse(f.server);
+  if (!url.ok()) {
+    fprintf(stderr, "wwclient: %s\n", url.status().ToString().c_str());
+    return 2;
+  }
+  sw::NodeIdentity id;
+  if (!f.wwid.empty()) {
+    id.wwid = f.wwid;
+  } else {
+    auto r = sw::ReadIdentity(f.cmdline, f.sys);
+    if (!r.ok()) {
+      fprintf(stderr, "wwclient: %s (give --wwid)\n", r.status().ToString().c_str());
+      return 2;
+    }
+    id = *r;
+  }
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+
+  sw::HttpClientOptions hopts;
+  hopts.local_port = static_cast<uint16_t>(f.local_port);
+  hopts.connect_timeout_ms = 10000;
+  hopts.io_timeout_ms = 30000;
+  sw::HttpClient http(*url, hopts);
+  sw::RuntimeClientOptions ropts;
+  ropts.compress = f.compress;
+  ropts.apply.root = f.root;
+  ropts.apply.state_path = f.state;
+  ropts.apply.set_owner = f.chown;
+  sw::RuntimeClient client(&http, id, ropts);
+
+  bool stop = false;
+  bool ready = false;
+  int failures = 0;
+  const double kBackoffCap = std::max(300.0, f.interval);
+  if (!f.once) {
+    // Spread the first poll of a rack that booted together over one interval.
+    SleepOrSignal(Random01() * std::min(f.interval, 5.0), set, &stop);
+  }
+  while (!stop) {
+    sw::CycleResult r;
+    sw::Status s = client.RunCycle(&r);
+    double wait;
+    if (s.ok()) {
+      failures = 0;
+      if (r.outcome == sw::CycleOutcome::kApplied) {
+        LOG(INFO) << "runtime overlay applied: " << r.apply.written << " written, "
+                  << r.apply.unchanged << " unchanged, " << r.apply.removed << " removed ("
+                  << r.body_bytes << " bytes)";
+      } else {
+        LOG(DEBUG) << "runtime overlay up to date (HTTP " << r.http_status << ")";
+      }
+      if (!ready) {
+        NotifyReady();
+        ready = true;
+      }
+      if (f.once) return 0;
+      wait = f.interval * (0.75 + 0.5 * Random01());
+    } else {
+      LOG(WARNING) << "runtime refresh failed: " << s.ToString();
+      if (f.once) return 1;
+      ++failures;
+      // Exponential backoff with full jitter, capped; a server's Retry-After wins.
+      double ceiling = std::min(kBackoffCap, std::pow(2.0, std::min(failures, 12)));
+      wait = std::max(1.0, ceiling * Random01());
+      if (r.retry_after_seconds >= 0) wait = r.retry_after_seconds + Random01();
+    }
+    SleepOrSignal(wait, set, &stop);
+  }
+  LOG(INFO) << "wwclient exiting";
+  return 0;
+}
