@@ -224,6 +224,26 @@ size_t ResponseReader::FeedBody(std::string_view data) {
   return used;
 }
 
+uint64_t ResponseReader::SkippableBytes() const {
+  if (state_ != State::kBody || keep_body_) return 0;
+  if (mode_ == BodyMode::kLength) return remaining_;
+  if (mode_ == BodyMode::kChunked && chunk_state_ == ChunkState::kData) return remaining_;
+  return 0;
+}
+
+void ResponseReader::Skip(uint64_t n) {
+  if (n == 0) return;
+  body_bytes_ += n;
+  remaining_ -= n;
+  if (remaining_ == 0) {
+    if (mode_ == BodyMode::kLength) {
+      state_ = State::kDone;
+    } else {
+      chunk_state_ = ChunkState::kDataEnd;
+    }
+  }
+}
+
 void ResponseReader::OnEof() {
   if (state_ == State::kBody && mode_ == BodyMode::kUntilClose) {
     state_ = State::kDone;

@@ -26,6 +26,12 @@ class ResponseReader {
   // Consumes bytes from `data`; returns how many were used (less than data.size() only once the
   // response is complete: the rest belongs to the next response). Check state() afterwards.
   size_t Feed(std::string_view data);
+  // Body bytes the caller may drop without looking at them (inside a Content-Length body or a
+  // chunk's data, when the body is not kept): it can discard them in the kernel with
+  // recv(MSG_TRUNC) and then report them with Skip(). 0 when the next bytes need parsing.
+  uint64_t SkippableBytes() const;
+  // REQUIRES: n <= SkippableBytes().
+  void Skip(uint64_t n);
   // The peer closed the connection. Completes a close-delimited body; otherwise an error.
   void OnEof();
 

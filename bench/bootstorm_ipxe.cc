@@ -379,6 +379,8 @@ class Interpreter {
 
 }  // namespace
 
+std::string ResolveUrlRaw(std::string_view base, std::string_view ref);
+
 std::string ExpandIpxeVars(std::string_view text, const std::map<std::string, std::string>& vars) {
   std::string s(text);
   // Expand the innermost (last) "${" first, as iPXE's expand_settings() does, so nested
@@ -395,7 +397,57 @@ std::string ExpandIpxeVars(std::string_view text, const std::map<std::string, st
   return s;
 }
 
+// RFC 3986 section 5.2.4 on a path (query excluded): drops "." and resolves ".." segments.
+std::string RemoveDotSegments(std::string_view path) {
+  std::vector<std::string_view> out;
+  bool trailing = false;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    std::string_view seg = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos
+                                                                           : slash - pos);
+    trailing = false;
+    if (seg == ".") {
+      trailing = true;
+    } else if (seg == "..") {
+      if (!out.empty()) out.pop_back();
+      trailing = true;
+    } else if (!(pos == 0 && seg.empty())) {
+      out.push_back(seg);
+    }
+    if (slash == std::string_view::npos) break;
+    pos = slash + 1;
+  }
+  std::string r;
+  for (std::string_view seg : out) {
+    r.push_back('/');
+    r.append(seg);
+  }
+  if (trailing || r.empty()) r.push_back('/');
+  return r;
+}
+
+// Applies RemoveDotSegments to the path of an absolute URL "scheme://authority/path?query".
+std::string NormalizeUrlPath(const std::string& url) {
+  size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  size_t path_start = url.find('/', scheme + 3);
+  if (path_start == std::string::npos) return url;
+  size_t q = url.find('?', path_start);
+  size_t qa = url.find('?', scheme + 3);
+  if (qa != std::string::npos && qa < path_start) return url;  // "?" inside the authority part
+  std::string_view path = std::string_view(url).substr(
+      path_start, q == std::string::npos ? std::string::npos : q - path_start);
+  if (path.find("/.") == std::string_view::npos) return url;
+  return url.substr(0, path_start) + RemoveDotSegments(path) +
+         (q == std::string::npos ? std::string() : url.substr(q));
+}
+
 std::string ResolveUrl(std::string_view base, std::string_view ref) {
+  return NormalizeUrlPath(ResolveUrlRaw(base, ref));
+}
+
+std::string ResolveUrlRaw(std::string_view base, std::string_view ref) {
   size_t scheme_end = ref.find("://");
   size_t first_slash = ref.find('/');
   if (scheme_end != std::string_view::npos && scheme_end < first_slash) return std::string(ref);

@@ -1,0 +1,345 @@
+#!/usr/bin/env bash
+# bench/bootstorm-compare.sh OUTDIR [--nodes N] [--quick] [--reps R] [--image-mb M]
+#                                   [--link-gbps X] [--spread S] [--pattern warewulf|zstd]
+#                                   [--servers "stormwulfd nginx1 nginxauto go"]
+#
+# Side-by-side boot storm: the same N simulated iPXE nodes, the same sample image and per-node
+# overlays, against stormwulfd (if built), nginx (1 worker and "auto" workers) and a Go net/http
+# warewulfd stand-in (bench/gohttp). R repetitions each (servers interleaved), medians reported.
+# Writes OUTDIR/summary.txt, OUTDIR/runs/*.{json,csv,ts}, OUTDIR/cdf.png, OUTDIR/throughput.png.
+# Loopback only; every server and client run is bounded by a timeout. See docs/bench/bootstorm.md.
+set -euo pipefail
+
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+[[ $# -ge 1 && $1 != -* ]] || { usage >&2; exit 2; }
+OUT=$(mkdir -p "$1" && cd "$1" && pwd); shift
+NODES=1000; QUICK=0; REPS=3; IMAGE_MB=48; LINK=0; SPREAD=0; PATTERN=warewulf
+SERVERS="stormwulfd nginx1 nginxauto go"
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --nodes) NODES=$2; shift 2;;
+    --quick) QUICK=1; shift;;
+    --reps) REPS=$2; shift 2;;
+    --image-mb) IMAGE_MB=$2; shift 2;;
+    --link-gbps) LINK=$2; shift 2;;
+    --spread) SPREAD=$2; shift 2;;
+    --pattern) PATTERN=$2; shift 2;;
+    --servers) SERVERS=$2; shift 2;;
+    -h|--help) usage; exit 0;;
+    *) echo "unknown option $1" >&2; usage >&2; exit 2;;
+  esac
+done
+if [[ $QUICK == 1 ]]; then
+  [[ $NODES == 1000 ]] && NODES=100
+  [[ $IMAGE_MB == 48 ]] && IMAGE_MB=32
+fi
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$SRC/build-bootstorm}
+BOOTSTORM=${BOOTSTORM:-$BUILD/bench/bootstorm}
+STORMWULFD=${STORMWULFD:-$BUILD/server/stormwulfd}
+SWCTL=${SWCTL:-$BUILD/tools/swctl}
+GOHTTP=${GOHTTP:-$BUILD/bench/gohttp}
+KERNEL=${KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort | tail -1)}
+COMPRESS=gz; EXT=gz
+[[ $PATTERN == zstd ]] && { COMPRESS=zstd; EXT=zst; }
+RUN_TIMEOUT=$(( QUICK == 1 ? 40 : 300 ))
+BASEPORT=$(( 20000 + RANDOM % 20000 ))
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+[[ -x $BOOTSTORM ]] || { echo "bootstorm not built: $BOOTSTORM (ninja -C $BUILD bootstorm)" >&2; exit 1; }
+[[ -r $KERNEL ]] || { echo "no readable kernel (set KERNEL=)" >&2; exit 1; }
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [[ -n $p ]] && kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# --------------------------------------------------------------------------------------------
+# 1. Sample image, per-node overlays, exported in Warewulf's provision layout.
+DATA=$OUT/data
+IMG=bench
+prepare() {
+  local stamp="$DATA/.prepared-$NODES-$IMAGE_MB-$EXT"
+  if [[ -f $stamp ]]; then log "reusing $DATA"; return; fi
+  log "preparing a ${IMAGE_MB} MB sample image and $NODES nodes in $DATA"
+  rm -rf "$DATA"; mkdir -p "$DATA"
+  local rootfs=$DATA/chroots/$IMG/rootfs
+  mkdir -p "$rootfs"/{bin,sbin,etc,proc,sys,dev,tmp,boot,usr/lib/bench,usr/share/doc/bench,var/lib}
+  cp /bin/busybox "$rootfs/bin/busybox"
+  for a in sh ls cat mount switch_root cpio gzip; do ln -s busybox "$rootfs/bin/$a"; done
+  printf '#!/bin/sh\nexec /bin/sh\n' > "$rootfs/init"; chmod 755 "$rootfs/init"
+  echo bench > "$rootfs/etc/hostname"
+  cp "$KERNEL" "$rootfs/boot/vmlinuz"
+  # Half incompressible (libraries, firmware), half text-like (docs, scripts): gzip ~1.6x.
+  python3 - "$rootfs" "$IMAGE_MB" <<'PY'
+import os, random, sys, base64
+root, mb = sys.argv[1], int(sys.argv[2])
+rng = random.Random(42)
+total = mb * 1024 * 1024 - os.path.getsize(os.path.join(root, "bin/busybox"))
+i = 0
+while total > 0:
+    size = min(total, rng.choice([4096, 65536, 262144, 1 << 20, 3 << 20]))
+    if i % 2 == 0:
+        data = rng.randbytes(size)
+        path = os.path.join(root, "usr/lib/bench", "lib%04d.so" % i)
+    else:
+        words = base64.b32encode(rng.randbytes(size // 2)).decode().lower()
+        text = "\n".join(words[k:k + 72] for k in range(0, len(words), 72))
+        data = text.encode()[:size]
+        path = os.path.join(root, "usr/share/doc/bench", "doc%04d.txt" % i)
+    with open(path, "wb") as f:
+        f.write(data)
+    total -= len(data)
+    i += 1
+PY
+  mkdir -p "$DATA/provision/images"
+  local img=$DATA/provision/images/$IMG.img
+  if [[ -x $SWCTL ]] && "$SWCTL" image export --help >/dev/null 2>&1; then
+    log "swctl image export exists, but the compare script still builds the cpio itself" \
+        "(it needs the plain Warewulf files for nginx and go)"
+  fi
+  # Warewulf: GNU cpio newc of the chroot (here /boot excluded, as Rocky's default excludes do),
+  # then pigz/gzip -6 keeping the uncompressed .img as well.
+  (cd "$rootfs" && find . -mindepth 1 ! -path './boot*' | sed 's|^\./||' |
+     cpio --quiet -o -H newc --renumber-inodes > "$img")
+  if command -v pigz >/dev/null; then pigz -p 2 -6 -k -f "$img"; else gzip -6 -k -f "$img"; fi
+  zstd -q -3 -k -f "$img" -o "$img.zst"
+  # Node list, the MACs bootstorm uses by default, nginx's MAC -> node map, per-node overlays.
+  "$BOOTSTORM" --gen-macs "$NODES" > "$DATA/macs.txt"
+  python3 - "$DATA" "$IMG" <<'PY'
+import json, os, sys, io, random
+data, img = sys.argv[1], sys.argv[2]
+nodes, mp = [], []
+def newc(entries):
+    out = io.BytesIO(); ino = 1
+    def put(name, mode, body):
+        nonlocal ino
+        nb = name.encode() + b"\0"
+        hdr = "070701" + "".join("%08X" % v for v in (
+            ino, mode, 0, 0, 1, 0, len(body), 0, 0, 0, 0, len(nb), 0))
+        out.write(hdr.encode() + nb); out.write(b"\0" * ((4 - (110 + len(nb)) % 4) % 4))
+        out.write(body); out.write(b"\0" * ((4 - len(body) % 4) % 4)); ino += 1
+    for name, mode, body in entries: put(name, mode, body)
+    put("TRAILER!!!", 0, b"")
+    return out.getvalue()
+for line in open(os.path.join(data, "macs.txt")):
+    mac, name, uuid = line.split()
+    nodes.append({"name": name, "mac": mac, "image": img, "args": "quiet crashkernel=no"})
+    mp.append('"%s" %s;\n"%s" %s;\n' % (mac, name, mac.replace(":", "-"), name))
+    rng = random.Random(name)
+    d = os.path.join(data, "provision/overlays", name); os.makedirs(d, exist_ok=True)
+    cfg = ("WWHOSTNAME=%s\nWWIPADDR=10.0.%d.%d\nWWHWADDR=%s\nWWUUID=%s\n" %
+           (name, len(nodes) // 250, len(nodes) % 250, mac, uuid)).encode()
+    hosts = "".join("10.0.%d.%d n%05d\n" % (k // 250, k % 250, k) for k in range(64)).encode()
+    system = newc([("etc", 0o40755, b""), ("etc/hostname", 0o100644, name.encode() + b"\n"),
+                   ("warewulf", 0o40755, b""), ("warewulf/config", 0o100644, cfg),
+                   ("warewulf/wwinit.blob", 0o100644, rng.randbytes(48 * 1024))])
+    runtime = newc([("etc", 0o40755, b""), ("etc/hosts", 0o100644, hosts),
+                    ("root", 0o40700, b""), ("root/.ssh", 0o40700, b""),
+                    ("root/.ssh/authorized_keys", 0o100600, rng.randbytes(300).hex().encode())])
+    open(os.path.join(d, "__SYSTEM__.img"), "wb").write(system)
+    open(os.path.join(d, "__RUNTIME__.img"), "wb").write(runtime)
+json.dump(nodes, open(os.path.join(data, "nodes.json"), "w"), indent=1)
+open(os.path.join(data, "nodes.map"), "w").write("".join(mp))
+PY
+  find "$DATA/provision/overlays" -name '__*__.img' -print0 | xargs -0 -n 2000 gzip -6 -k -f
+  find "$DATA/provision/overlays" -name '__*__.img' -print0 | xargs -0 -n 2000 zstd -q -3 -k -f
+  touch "$stamp"
+}
+
+# --------------------------------------------------------------------------------------------
+# 2. Servers. Each start_<kind> PORT RUNDIR sets SERVER_PIDS and returns once the port answers.
+wait_port() {  # PORT PID
+  for _ in $(seq 1 100); do
+    kill -0 "$2" 2>/dev/null || return 1
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2).close()" \
+         2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+build_gohttp() {
+  if [[ ! -x $GOHTTP || $SRC/bench/gohttp/main.go -nt $GOHTTP ]]; then
+    log "building bench/gohttp with the Debian Go toolchain (offline)"
+    (cd "$SRC/bench/gohttp" && GOPROXY=off GOFLAGS=-mod=mod CGO_ENABLED=0 \
+       GOCACHE=${GOCACHE:-$OUT/.gocache} go build -p 1 -o "$GOHTTP" .)
+  fi
+}
+
+start_go() {
+  local port=$1 dir=$2
+  timeout $((RUN_TIMEOUT + 60)) "$GOHTTP" -root "$DATA" -listen "127.0.0.1:$port" \
+    -compress "$COMPRESS" 2> "$dir/server.log" &
+  local tpid=$!
+  PIDS+=("$tpid")
+  sleep 0.05
+  SERVER_PIDS=$(pgrep -P "$tpid" || echo "$tpid")
+  wait_port "$port" "$tpid"
+}
+
+start_nginx() {  # PORT RUNDIR WORKERS
+  local port=$1 dir=$2 workers=$3 prefix=$2/nginx
+  mkdir -p "$prefix/tmp"
+  "$GOHTTP" -root "$DATA" -render-to "$DATA/ipxe-rendered" -authority "127.0.0.1:$port" \
+    -compress "$COMPRESS"
+  local user_line=""
+  [[ $(id -u) == 0 ]] && user_line="user root root;"
+  sed -e "s|@USER_LINE@|$user_line|" -e "s|@WORKERS@|$workers|" -e "s|@PREFIX@|$prefix|g" \
+      -e "s|@PORT@|$port|" -e "s|@ROOT@|$DATA|" -e "s|@MAPFILE@|$DATA/nodes.map|" \
+      -e "s|@IMAGE@|$IMG|g" "$SRC/bench/nginx-bootstorm.conf.in" > "$prefix/nginx.conf"
+  timeout $((RUN_TIMEOUT + 60)) nginx -p "$prefix" -c "$prefix/nginx.conf" \
+    2> "$dir/server.log" &
+  local tpid=$!
+  PIDS+=("$tpid")
+  sleep 0.2
+  SERVER_PIDS=$(pgrep -P "$tpid" -x nginx || echo "$tpid")
+  wait_port "$port" "$tpid"
+}
+
+STORMWULFD_NOTE=""
+stormwulfd_ready() {
+  if [[ ! -x $STORMWULFD ]]; then STORMWULFD_NOTE="stormwulfd not built ($STORMWULFD)"; return 1; fi
+  if ! "$STORMWULFD" --help >/dev/null 2>&1; then
+    STORMWULFD_NOTE="stormwulfd at $STORMWULFD does not answer --help (placeholder?)"; return 1
+  fi
+  if [[ ! -f $SRC/bench/bootstorm-stormwulfd.sh ]]; then
+    STORMWULFD_NOTE="no bench/bootstorm-stormwulfd.sh adapter yet"; return 1
+  fi
+  return 0
+}
+
+start_stormwulfd() {
+  local port=$1 dir=$2
+  # The adapter knows stormwulfd's and swctl's command lines (import, config, start);
+  # it prints the server pid on stdout once the port answers.
+  SERVER_PIDS=$(PORT=$port RUNDIR=$dir DATA=$DATA IMG=$IMG STORMWULFD=$STORMWULFD SWCTL=$SWCTL \
+     COMPRESS=$COMPRESS TIMEOUT=$((RUN_TIMEOUT + 60)) bash "$SRC/bench/bootstorm-stormwulfd.sh")
+  PIDS+=($SERVER_PIDS)
+  wait_port "$port" "${SERVER_PIDS%% *}"
+}
+
+stop_server() {
+  for p in $SERVER_PIDS; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+}
+
+# --------------------------------------------------------------------------------------------
+prepare
+build_gohttp
+mkdir -p "$OUT/runs"
+ACTIVE=""
+for s in $SERVERS; do
+  if [[ $s == stormwulfd ]] && ! stormwulfd_ready; then
+    log "skipping stormwulfd: $STORMWULFD_NOTE"
+    continue
+  fi
+  ACTIVE+="$s "
+done
+
+run_one() {  # SERVER REP
+  local s=$1 rep=$2 port=$((BASEPORT + RANDOM % 1000))
+  local dir=$OUT/runs/$s-$rep
+  rm -rf "$dir"; mkdir -p "$dir"
+  case $s in
+    go) start_go "$port" "$dir";;
+    nginx1) start_nginx "$port" "$dir" 1;;
+    nginxauto) start_nginx "$port" "$dir" auto;;
+    stormwulfd) start_stormwulfd "$port" "$dir";;
+  esac || { log "$s did not start (see $dir/server.log)"; stop_server; return 1; }
+  local pidargs=()
+  for p in $SERVER_PIDS; do pidargs+=(--server-pid "$p"); done
+  log "run $rep: $s (pids $SERVER_PIDS) port $port, $NODES nodes"
+  "$BOOTSTORM" --target "http://127.0.0.1:$port" --nodes "$NODES" --pattern "$PATTERN" \
+      --link-gbps "$LINK" --spread "$SPREAD" --timeout "$RUN_TIMEOUT" --label "$s" \
+      "${pidargs[@]}" --csv "$dir/nodes.csv" --timeseries "$dir/ts.txt" --json \
+      > "$dir/summary.json" 2> "$dir/table.txt" || log "$s rep $rep: bootstorm exit $? (errors)"
+  stop_server
+  sed -n '1,3p' "$dir/table.txt" | sed 's/^/    /' >&2
+}
+
+T0=$(date +%s)
+for rep in $(seq 1 "$REPS"); do
+  for s in $ACTIVE; do run_one "$s" "$rep" || true; done
+done
+log "runs took $(( $(date +%s) - T0 )) s"
+
+# --------------------------------------------------------------------------------------------
+# 3. Medians, ratios, plots.
+python3 - "$OUT" "$NODES" "$REPS" "$STORMWULFD_NOTE" $ACTIVE <<'PY'
+import json, os, sys, statistics, platform, subprocess
+out, nodes, reps, note, servers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
+keys = [("makespan_s", "makespan s"), ("completion_p50_s", "p50 s"), ("completion_p99_s", "p99 s"),
+        ("completion_max_s", "max s"), ("goodput_mb_s", "goodput MB/s"),
+        ("server_cpu_s_per_gb", "cpu-s/GB"), ("server_peak_rss_mb", "RSS MB"),
+        ("wire_bytes_per_node", "wire B/node"), ("errors", "errors"), ("retries", "retries"),
+        ("client_core_fraction", "client core")]
+med, runs = {}, {}
+for s in servers:
+    rs = []
+    for r in range(1, reps + 1):
+        p = os.path.join(out, "runs", "%s-%d" % (s, r), "summary.json")
+        try:
+            rs.append(json.load(open(p)))
+        except Exception:
+            pass
+    if not rs:
+        continue
+    runs[s] = rs
+    med[s] = {k: statistics.median(x[k] for x in rs) for k, _ in keys}
+    # The representative run (median makespan) feeds the plots.
+    rs_sorted = sorted(range(len(rs)), key=lambda i: rs[i]["makespan_s"])
+    rep = rs_sorted[len(rs_sorted) // 2]
+    med[s]["rep"] = rep + 1 if len(rs) == reps else rep + 1
+lines = []
+cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"],
+                     capture_output=True, text=True).stdout.strip()
+lines.append("bootstorm comparison: %d nodes, %d repetitions (medians), %s" % (nodes, reps,
+             " ".join(servers)))
+lines.append("machine: %s, %d CPUs, kernel %s" % (cpu, os.cpu_count(), platform.release()))
+if note:
+    lines.append("stormwulfd skipped: " + note)
+hdr = "%-12s" % "server" + "".join("%14s" % h for _, h in keys)
+lines.append(hdr)
+for s in med:
+    row = "%-12s" % s
+    for k, _ in keys:
+        v = med[s][k]
+        row += "%14.3f" % v if isinstance(v, float) and abs(v) < 1e6 else "%14.0f" % v
+    lines.append(row)
+anchor = "nginx1" if "nginx1" in med else (list(med)[0] if med else None)
+order = [s for s in ("stormwulfd", "nginx1", "nginxauto", "go") if s in med]
+if anchor:
+    lines.append("")
+    lines.append("ratios (%s), anchor %s = 1.00:" % (" : ".join(order), anchor))
+    for k, h in keys[:8]:
+        a = med[anchor][k]
+        if a:
+            lines.append("  %-14s %s" % (h, " : ".join("%.2f" % (med[s][k] / a) for s in order)))
+text = "\n".join(lines) + "\n"
+open(os.path.join(out, "summary.txt"), "w").write(text)
+print(text)
+# Plot inputs: CDF of completion times and throughput over time, from each representative run.
+pl = os.path.join(out, "plot"); os.makedirs(pl, exist_ok=True)
+for s in med:
+    d = os.path.join(out, "runs", "%s-%d" % (s, med[s]["rep"]))
+    comp = []
+    for line in open(os.path.join(d, "nodes.csv")).readlines()[1:]:
+        f = line.split(",")
+        if f[2] == "1":
+            comp.append(float(f[10]))
+    comp.sort()
+    with open(os.path.join(pl, s + ".cdf"), "w") as f:
+        for i, c in enumerate(comp):
+            f.write("%.6f %.6f\n" % (c, (i + 1) / len(comp)))
+    os.system("cp '%s' '%s'" % (os.path.join(d, "ts.txt"), os.path.join(pl, s + ".ts")))
+PY
+if command -v gnuplot >/dev/null && ls "$OUT"/plot/*.cdf >/dev/null 2>&1; then
+  gnuplot -e "dir='$OUT/plot'; servers='$ACTIVE'; title='$NODES nodes'" \
+    "$SRC/bench/plot_bootstorm.gp" && log "plots: $OUT/cdf.png $OUT/throughput.png"
+  mv -f "$OUT/plot/cdf.png" "$OUT/plot/throughput.png" "$OUT/" 2>/dev/null || true
+fi

@@ -1,0 +1,3 @@
+module stormwulf/bench/gohttp
+
+go 1.19
