@@ -44,6 +44,9 @@ COMPRESS=gz; EXT=gz
 [[ $PATTERN == zstd ]] && { COMPRESS=zstd; EXT=zst; }
 RUN_TIMEOUT=$(( QUICK == 1 ? 40 : 300 ))
 BASEPORT=$(( 20000 + RANDOM % 20000 ))
+# Servers and client hold one fd per node: use the hard limit (here 20000) for all of them.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+NOFILE=$(ulimit -n)
 
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 [[ -x $BOOTSTORM ]] || { echo "bootstorm not built: $BOOTSTORM (ninja -C $BUILD bootstorm)" >&2; exit 1; }
@@ -187,7 +190,7 @@ start_nginx() {  # PORT RUNDIR WORKERS
     -compress "$COMPRESS"
   local user_line=""
   [[ $(id -u) == 0 ]] && user_line="user root root;"
-  sed -e "s|@USER_LINE@|$user_line|" -e "s|@WORKERS@|$workers|" -e "s|@PREFIX@|$prefix|g" \
+  sed -e "s|@USER_LINE@|$user_line|" -e "s|@WORKERS@|$workers|" -e "s|@NOFILE@|$NOFILE|" -e "s|@PREFIX@|$prefix|g" \
       -e "s|@PORT@|$port|" -e "s|@ROOT@|$DATA|" -e "s|@MAPFILE@|$DATA/nodes.map|" \
       -e "s|@IMAGE@|$IMG|g" "$SRC/bench/nginx-bootstorm.conf.in" > "$prefix/nginx.conf"
   timeout $((RUN_TIMEOUT + 60)) nginx -p "$prefix" -c "$prefix/nginx.conf" \
@@ -275,7 +278,8 @@ import json, os, sys, statistics, platform, subprocess
 out, nodes, reps, note, servers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
 keys = [("makespan_s", "makespan s"), ("completion_p50_s", "p50 s"), ("completion_p99_s", "p99 s"),
         ("completion_max_s", "max s"), ("goodput_mb_s", "goodput MB/s"),
-        ("server_cpu_s_per_gb", "cpu-s/GB"), ("server_peak_rss_mb", "RSS MB"),
+        ("server_cpu_s_per_gb", "cpu-s/GB"), ("total_cpu_s_per_gb", "+client/GB"),
+        ("server_peak_rss_mb", "RSS MB"),
         ("wire_bytes_per_node", "wire B/node"), ("errors", "errors"), ("retries", "retries"),
         ("client_core_fraction", "client core")]
 med, runs = {}, {}
@@ -309,14 +313,14 @@ for s in med:
     row = "%-12s" % s
     for k, _ in keys:
         v = med[s][k]
-        row += "%14.3f" % v if isinstance(v, float) and abs(v) < 1e6 else "%14.0f" % v
+        row += "%14.0f" % v if abs(v) >= 1e6 or k in ("errors", "retries") else "%14.3f" % v
     lines.append(row)
 anchor = "nginx1" if "nginx1" in med else (list(med)[0] if med else None)
 order = [s for s in ("stormwulfd", "nginx1", "nginxauto", "go") if s in med]
 if anchor:
     lines.append("")
     lines.append("ratios (%s), anchor %s = 1.00:" % (" : ".join(order), anchor))
-    for k, h in keys[:8]:
+    for k, h in keys[:9]:
         a = med[anchor][k]
         if a:
             lines.append("  %-14s %s" % (h, " : ".join("%.2f" % (med[s][k] / a) for s in order)))

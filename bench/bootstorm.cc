@@ -1017,7 +1017,9 @@ void Storm::Report() {
       << ",\"body_bytes_per_node\":" << body_per_node << ",\"goodput_mb_s\":" << goodput_mbs
       << ",\"server_pids\":" << server_.nprocs() << ",\"server_cpu_s\":" << srv_cpu
       << ",\"server_cpu_s_per_gb\":" << srv_cpu_per_gb << ",\"server_peak_rss_mb\":" << srv_peak_mb
-      << ",\"client_cpu_s\":" << client_cpu_s_ << ",\"client_core_fraction\":" << client_core
+      << ",\"client_cpu_s\":" << client_cpu_s_
+      << ",\"total_cpu_s_per_gb\":" << (gb > 0 ? (srv_cpu + client_cpu_s_) / gb : 0)
+      << ",\"client_core_fraction\":" << client_core
       << ",\"client_bottleneck\":" << (client_bound ? "true" : "false")
       << ",\"refreshes\":" << refreshes << ",\"refresh_304\":" << r304
       << ",\"refresh_p50_s\":" << Percentile(refresh_lat, 50)
@@ -1064,8 +1066,9 @@ void Storm::Report() {
   std::fprintf(out, "  makespan %.3f s   goodput %.1f MB/s   body/node %.0f B   wire/node %.0f B\n",
                makespan, goodput_mbs, body_per_node, wire_per_node);
   if (server_.active()) {
-    std::fprintf(out, "  server (%d procs): cpu %.2f s = %.3f cpu-s/GB   peak rss %.1f MB\n",
-                 server_.nprocs(), srv_cpu, srv_cpu_per_gb, srv_peak_mb);
+    std::fprintf(out, "  server (%d procs): cpu %.2f s = %.3f cpu-s/GB   peak rss %.1f MB   "
+                 "server+client %.3f cpu-s/GB\n", server_.nprocs(), srv_cpu, srv_cpu_per_gb,
+                 srv_peak_mb, gb > 0 ? (srv_cpu + client_cpu_s_) / gb : 0);
   }
   std::fprintf(out, "  client: cpu %.2f s over %.2f s wall = %.0f%% of a core%s\n", client_cpu_s_,
                wall, client_core * 100,
