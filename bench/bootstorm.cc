@@ -235,6 +235,7 @@ struct Node {
   uint64_t timer_gen = 0;
   double t_arrive = 0;
   double t_done = -1;
+  double t_connected = -1;  // first connection established (SYN backlog overflow shows here)
   double request_start = 0;
   std::vector<StageTime> stages;
   std::vector<double> refresh_latency;
@@ -570,6 +571,7 @@ void Storm::Connect(Node& n, const HttpUrl& u) {
   n.phase = Phase::kConnecting;
   int rc = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
   if (rc == 0) {
+    if (n.t_connected < 0) n.t_connected = Now();
     n.phase = Phase::kSending;
     SendSome(n);
   } else if (errno != EINPROGRESS) {
@@ -607,6 +609,7 @@ void Storm::OnEvent(Node& n, uint32_t ev) {
       OnConnError(n, std::string("connect: ") + std::strerror(err != 0 ? err : ECONNREFUSED));
       return;
     }
+    if (n.t_connected < 0) n.t_connected = Now();
     n.phase = Phase::kSending;
     SendSome(n);
     return;
@@ -934,6 +937,7 @@ void Storm::Report() {
     ++ok;
     completion.push_back(n.t_done - n.t_arrive);
     last_done = std::max(last_done, n.t_done);
+    if (n.t_connected >= 0) stage_t["connect"].push_back(n.t_connected - n.t_arrive);
     for (const StageTime& s : n.stages) stage_t[s.label].push_back(s.t - (n.t_arrive - t0_));
   }
   double makespan = ok > 0 ? last_done - t0_ : t_end_ - t0_;
@@ -948,7 +952,7 @@ void Storm::Report() {
     std::ofstream csv(opts_.csv);
     csv << "node,mac,ok,t_arrive,t_ipxe,t_kernel,t_image,t_system,t_runtime,t_done,completion,"
            "body_bytes,wire_rx,wire_tx,conns,retries,errors,fallback,refreshes,refresh_304,"
-           "error\n";
+           "t_connect,error\n";
     for (const Node& n : nodes_) {
       auto st = [&](const char* label) {
         for (const StageTime& s : n.stages) {
@@ -970,7 +974,9 @@ void Storm::Report() {
                     n.refresh_304);
       std::string err = n.error;
       std::replace(err.begin(), err.end(), ',', ';');
-      csv << line << err << "\n";
+      char tc[32];
+      std::snprintf(tc, sizeof tc, "%.6f,", n.t_connected >= 0 ? n.t_connected - t0_ : -1.0);
+      csv << line << tc << err << "\n";
     }
   }
   if (!opts_.timeseries.empty()) {
@@ -998,7 +1004,7 @@ void Storm::Report() {
   double srv_peak_mb = static_cast<double>(server_.peak_kb()) / 1024.0;
   double wire_per_node = N > 0 ? static_cast<double>(rx + tx) / N : 0;
   double body_per_node = N > 0 ? static_cast<double>(body) / N : 0;
-  static const char* const kStageOrder[] = {"ipxe", "kernel", "image", "system", "runtime"};
+  static const char* const kStageOrder[] = {"connect", "ipxe", "kernel", "image", "system", "runtime"};
 
   if (opts_.json) {
     std::ostringstream j;
