@@ -43,7 +43,10 @@ KERNEL=${KERNEL:-$(ls /boot/vmlinuz-* 2>/dev/null | sort | tail -1)}
 COMPRESS=gz; EXT=gz
 [[ $PATTERN == zstd ]] && { COMPRESS=zstd; EXT=zst; }
 RUN_TIMEOUT=$(( QUICK == 1 ? 40 : 300 ))
-BASEPORT=$(( 20000 + RANDOM % 20000 ))
+# Server ports below the ephemeral range, so thousands of client sockets in TIME_WAIT never
+# hold the port the next server wants; a busy port is retried with another.
+EPH_LO=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+BASEPORT=$(( EPH_LO > 12000 ? EPH_LO - 10000 : 20000 ))
 # Servers and client hold one fd per node: use the hard limit (here 20000) for all of them.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
@@ -244,16 +247,26 @@ for s in $SERVERS; do
   ACTIVE+="$s "
 done
 
+start_server() {  # SERVER PORT DIR
+  case $1 in
+    go) start_go "$2" "$3";;
+    nginx1) start_nginx "$2" "$3" 1;;
+    nginxauto) start_nginx "$2" "$3" auto;;
+    stormwulfd) start_stormwulfd "$2" "$3";;
+  esac
+}
+
 run_one() {  # SERVER REP
-  local s=$1 rep=$2 port=$((BASEPORT + RANDOM % 1000))
+  local s=$1 rep=$2 port started=0
   local dir=$OUT/runs/$s-$rep
   rm -rf "$dir"; mkdir -p "$dir"
-  case $s in
-    go) start_go "$port" "$dir";;
-    nginx1) start_nginx "$port" "$dir" 1;;
-    nginxauto) start_nginx "$port" "$dir" auto;;
-    stormwulfd) start_stormwulfd "$port" "$dir";;
-  esac || { log "$s did not start (see $dir/server.log)"; stop_server; return 1; }
+  for attempt in 1 2 3 4 5; do
+    port=$((BASEPORT + RANDOM % 9000))
+    if start_server "$s" "$port" "$dir"; then started=1; break; fi
+    stop_server
+    log "$s failed to start on port $port (attempt $attempt): $(tail -1 "$dir/server.log")"
+  done
+  [[ $started == 1 ]] || { log "$s did not start (see $dir/server.log)"; return 1; }
   local pidargs=()
   for p in $SERVER_PIDS; do pidargs+=(--server-pid "$p"); done
   log "run $rep: $s (pids $SERVER_PIDS) port $port, $NODES nodes"

@@ -73,6 +73,7 @@ struct Options {
   double decompress_mbps = 0;  // MB/s of compressed input a node decompresses; 0 = free
   std::vector<int> server_pids;
   bool json = false;
+  std::string json_file;  // --json FILE: JSON there, the table stays on stdout
   int retries = 3;
   uint64_t seed = 1;
   std::string platform = "pcbios";
@@ -1044,10 +1045,15 @@ void Storm::Report() {
       first = false;
     }
     j << "}}\n";
-    std::fputs(j.str().c_str(), stdout);
+    if (opts_.json_file.empty()) {
+      std::fputs(j.str().c_str(), stdout);
+    } else {
+      std::ofstream(opts_.json_file) << j.str();
+    }
   }
-  if (opts_.quiet && opts_.json) return;
-  FILE* out = opts_.json ? stderr : stdout;
+  bool json_on_stdout = opts_.json && opts_.json_file.empty();
+  if (opts_.quiet && json_on_stdout) return;
+  FILE* out = json_on_stdout ? stderr : stdout;
   std::fprintf(out, "bootstorm %s: %d nodes -> %s (pattern %s, link %s, spread %.1fs%s)\n",
                opts_.label.c_str(), N, opts_.target.c_str(), opts_.pattern.c_str(),
                opts_.link_gbps > 0 ? (std::to_string(opts_.link_gbps) + " Gb/s").c_str()
@@ -1107,7 +1113,8 @@ void Usage(FILE* f) {
       "  --server-pid PID        server process to account (repeatable; children included)\n"
       "  --csv FILE              per-node rows\n"
       "  --timeseries FILE       body bytes over time (100 ms samples)\n"
-      "  --json                  JSON summary on stdout (table goes to stderr)\n"
+      "  --json [FILE]           JSON summary to FILE, or on stdout (the table then goes to\n"
+      "                          stderr)\n"
       "  --label TEXT            name of this run in the output\n"
       "  --copy-bodies           copy bodies to user space (default: recv(MSG_TRUNC) drops them)\n"
       "  --seed N  --quiet  --help\n",
@@ -1162,7 +1169,11 @@ int Main(int argc, char** argv) {
       case kRefreshes: o.refreshes = std::atoi(optarg); break;
       case kRefreshInterval: o.refresh_interval = std::atof(optarg); break;
       case kServerPid: o.server_pids.push_back(std::atoi(optarg)); break;
-      case kJson: o.json = true; break;
+      case kJson:
+        o.json = true;
+        // "--json FILE" (as scripts/demo.sh calls it) as well as a bare "--json".
+        if (optind < argc && argv[optind][0] != '-') o.json_file = argv[optind++];
+        break;
       case kDecompress: o.decompress_mbps = std::atof(optarg); break;
       case kTimeseries: o.timeseries = optarg; break;
       case kRetries: o.retries = std::atoi(optarg); break;

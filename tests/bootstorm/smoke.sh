@@ -111,6 +111,10 @@ PY
 import json,sys; j=json.load(open('$T/go2.json'))
 assert j['ok']==10 and j['errors']==0 and j['refreshes']==20, j
 print('ok: refreshes', j['refreshes'])"
+  # "--json FILE" (scripts/demo.sh): JSON in the file, the table still on stdout.
+  "$BS" --target "http://127.0.0.1:$P2" --nodes 5 --json "$T/go3.json" > "$T/go3.out" || fail "rc"
+  grep -q "nodes ok 5 " "$T/go3.out" || fail "table missing with --json FILE"
+  python3 -c "import json; assert json.load(open('$T/go3.json'))['ok'] == 5" || fail "json file"
 else
   echo "gohttp not built; skipping the Go server part"
 fi
