@@ -205,26 +205,61 @@ start_nginx() {  # PORT RUNDIR WORKERS
   wait_port "$port" "$tpid"
 }
 
+# stormwulfd serves from a chunk store: import the same rootfs (swctl image import) and describe
+# the same nodes in a Warewulf nodes.conf. Command lines as in scripts/demo.sh.
 STORMWULFD_NOTE=""
+STORE=$DATA/swstore
+prepare_store() {
+  [[ -f $STORE/.bootstorm-imported ]] && return 0
+  python3 - "$DATA/macs.txt" "$DATA/nodes.conf" "$IMG" <<'PY'
+import sys
+macs, out, img = sys.argv[1], sys.argv[2], sys.argv[3]
+lines = ["nodeprofiles:", "  default:", "    image name: %s" % img,
+         "    kernel:", "      args: [quiet, crashkernel=no]",
+         "    system overlay: [wwinit, hostname, hosts]", "    runtime overlay: [hosts]", "nodes:"]
+for k, line in enumerate(open(macs)):
+    mac, name, uuid = line.split()
+    lines += ["  %s:" % name, "    profiles: [default]", "    network devices:",
+              "      default: {device: eth0, hwaddr: \"%s\", ipaddr: 10.%d.%d.%d}" %
+              (mac, 16 + (k >> 16), (k >> 8) & 255, (k & 255) or 1)]
+open(out, "w").write("\n".join(lines) + "\n")
+PY
+  rm -rf "$STORE"
+  local kernel=$DATA/chroots/$IMG/rootfs/boot/vmlinuz
+  log "importing the sample image into $STORE (swctl image import)"
+  "$SWCTL" image import "$DATA/chroots/$IMG/rootfs" "$IMG" --store "$STORE" --kernel "$kernel" \
+    > "$DATA/swctl.log" 2>&1 || return 1
+  if "$SWCTL" overlay --help >/dev/null 2>&1 && [[ -d $SRC/overlays ]]; then
+    "$SWCTL" overlay build --store "$STORE" --nodes "$DATA/nodes.conf" \
+      --overlay-dir "$SRC/overlays" >> "$DATA/swctl.log" 2>&1 ||
+      log "swctl overlay build failed (see $DATA/swctl.log); stormwulfd nodes get no overlays"
+  fi
+  touch "$STORE/.bootstorm-imported"
+}
+
 stormwulfd_ready() {
   if [[ ! -x $STORMWULFD ]]; then STORMWULFD_NOTE="stormwulfd not built ($STORMWULFD)"; return 1; fi
-  if ! "$STORMWULFD" --help >/dev/null 2>&1; then
-    STORMWULFD_NOTE="stormwulfd at $STORMWULFD does not answer --help (placeholder?)"; return 1
+  if ! "$STORMWULFD" --help 2>&1 | grep -q -- --listen; then
+    STORMWULFD_NOTE="$STORMWULFD --help shows no --listen (placeholder?)"; return 1
   fi
-  if [[ ! -f $SRC/bench/bootstorm-stormwulfd.sh ]]; then
-    STORMWULFD_NOTE="no bench/bootstorm-stormwulfd.sh adapter yet"; return 1
+  if [[ ! -x $SWCTL ]] || ! "$SWCTL" image import --help 2>&1 | grep -q -- --store; then
+    STORMWULFD_NOTE="swctl image import not available ($SWCTL)"; return 1
+  fi
+  if ! prepare_store; then
+    STORMWULFD_NOTE="swctl image import failed: $(tail -1 "$DATA/swctl.log")"; return 1
   fi
   return 0
 }
 
 start_stormwulfd() {
   local port=$1 dir=$2
-  # The adapter knows stormwulfd's and swctl's command lines (import, config, start);
-  # it prints the server pid on stdout once the port answers.
-  SERVER_PIDS=$(PORT=$port RUNDIR=$dir DATA=$DATA IMG=$IMG STORMWULFD=$STORMWULFD SWCTL=$SWCTL \
-     COMPRESS=$COMPRESS TIMEOUT=$((RUN_TIMEOUT + 60)) bash "$SRC/bench/bootstorm-stormwulfd.sh")
-  PIDS+=($SERVER_PIDS)
-  wait_port "$port" "${SERVER_PIDS%% *}"
+  timeout $((RUN_TIMEOUT + 60)) "$STORMWULFD" --listen "127.0.0.1:$port" --store "$STORE" \
+    --nodes "$DATA/nodes.conf" --ipxe-dir "$SRC/ipxe-scripts" > "$dir/server.log" 2>&1 &
+  local tpid=$!
+  PIDS+=("$tpid")
+  sleep 0.1
+  SERVER_PIDS=$(pgrep -P "$tpid" || echo "$tpid")
+  wait_port "$port" "$tpid"
 }
 
 stop_server() {
