@@ -52,7 +52,7 @@ struct Node {
   std::unique_ptr<Node> pipe;                // Action/If/Range/With/Template pipe; Chain's node
   std::unique_ptr<Node> list, else_list;     // If/Range/With bodies
   // Number.
-  bool is_int = false, is_uint = false, is_float = false, is_complex = false;
+  bool is_int = false, is_uint = false, is_float = false, is_complex = false, overflow = false;
   int64_t i = 0;
   uint64_t u = 0;
   double f = 0;

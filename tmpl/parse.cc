@@ -1136,6 +1136,7 @@ class Parser {
       return Errorf("complex constants are not supported: " + text);
     }
     ParseNumber(text, n.get());
+    if (n->overflow) return Errorf("integer overflow: " + GoQuote(text));
     if (!n->is_int && !n->is_uint && !n->is_float) {
       return Errorf("illegal number syntax: " + GoQuote(text));
     }
@@ -1182,9 +1183,8 @@ class Parser {
     bool ok_int = !digits.empty() || (base == 8 && !prefixed);
     bool saw_digit = false;
     unsigned __int128 acc = 0;
-    bool last_us = prefixed && (base != 8 || (body.size() >= 2 && (body[1] | 0x20) == 'o'));
-    if (base == 8 && prefixed && !(body.size() >= 2 && (body[1] | 0x20) == 'o')) last_us = true;
-    bool underscore_ok = prefixed || base != 10;
+    bool last_us = false;
+    bool underscore_ok = true;  // base 0: Go syntax allows '_' between digits
     for (char c : digits) {
       if (c == '_') {
         if (!underscore_ok || last_us) ok_int = false;
@@ -1235,8 +1235,7 @@ class Parser {
     std::string clean;
     for (size_t k = 0; k < s.size(); ++k) {
       if (s[k] == '_') {
-        bool ok = k > 0 && k + 1 < s.size() && HexVal(s[k - 1]) >= 0 && HexVal(s[k + 1]) >= 0 &&
-                  prefixed;
+        bool ok = k > 0 && k + 1 < s.size() && HexVal(s[k - 1]) >= 0 && HexVal(s[k + 1]) >= 0;
         if (!ok) return;
         continue;
       }
@@ -1257,6 +1256,10 @@ class Parser {
     double f = strtod(clean.c_str(), &end);
     if (end != clean.c_str() + clean.size() || clean.empty()) return;
     if (errno == ERANGE && (f == HUGE_VAL || f == -HUGE_VAL)) return;
+    if (text.find_first_of(".eEpP") == std::string::npos) {
+      n->overflow = true;  // Go: "integer overflow" for an integer literal that is not one
+      return;
+    }
     n->is_float = true;
     n->f = f;
     if (f == static_cast<double>(static_cast<int64_t>(f)) && f >= -9.2e18 && f <= 9.2e18) {
