@@ -417,18 +417,22 @@ void Storm::RaiseFdLimit() {
   }
 }
 
+// ev == 0 takes the socket out of the epoll set altogether: EPOLLERR/EPOLLHUP are reported even
+// with an empty mask, and level-triggered they would spin the loop while a node is throttled or
+// idle between requests. A peer close during that time shows up at the next send or recv.
 void Storm::SetEvents(Node& n, uint32_t ev) {
   if (n.fd < 0 || n.epoll_events == ev) return;
   epoll_event e{};
   e.events = ev;
   e.data.u32 = static_cast<uint32_t>(n.index);
-  epoll_ctl(epfd_, EPOLL_CTL_MOD, n.fd, &e);
+  int op = ev == 0 ? EPOLL_CTL_DEL : (n.epoll_events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD);
+  epoll_ctl(epfd_, op, n.fd, &e);
   n.epoll_events = ev;
 }
 
 void Storm::CloseConn(Node& n) {
   if (n.fd >= 0) {
-    epoll_ctl(epfd_, EPOLL_CTL_DEL, n.fd, nullptr);
+    if (n.epoll_events != 0) epoll_ctl(epfd_, EPOLL_CTL_DEL, n.fd, nullptr);
     close(n.fd);
   }
   n.fd = -1;
@@ -564,11 +568,8 @@ void Storm::Connect(Node& n, const HttpUrl& u) {
   n.fd = fd;
   n.conn_reused = false;
   ++n.conns;
-  epoll_event e{};
-  e.events = EPOLLOUT;
-  e.data.u32 = static_cast<uint32_t>(n.index);
-  epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &e);
-  n.epoll_events = EPOLLOUT;
+  n.epoll_events = 0;
+  SetEvents(n, EPOLLOUT);
   n.phase = Phase::kConnecting;
   int rc = connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
   if (rc == 0) {
@@ -721,7 +722,11 @@ void Storm::OnConnError(Node& n, const std::string& what) {
 void Storm::OnResponseDone(Node& n) {
   ResponseReader& r = *n.reader;
   double now = Now();
-  if (r.must_close()) CloseConn(n);
+  if (r.must_close()) {
+    CloseConn(n);
+  } else {
+    SetEvents(n, 0);  // idle until the next request
+  }
   if (n.refreshing) {
     n.refresh_latency.push_back(now - n.request_start);
     ++n.refreshes_done;
