@@ -95,7 +95,9 @@ class Exec {
   Exec(const TemplateSet* set, const Tree* tree, std::string* out)
       : set_(set), tree_(tree), out_(out) {}
 
-  Status Run(const Value& data) {
+  Status Run(const Value& data_in) {
+    // Go's reflect.ValueOf(data): an interface holding nil becomes the invalid value.
+    Value data = data_in.Unboxed();
     vars_.push_back(Var{&kDollar, data});
     if (tree_->root == nullptr) {
       return Status::InvalidArgument("template: " + tree_->name + ": " + GoQuote(tree_->name) +
@@ -264,7 +266,7 @@ class Exec {
     if (depth_ >= kMaxExecDepth) {
       return Errorf("exceeded maximum template depth (" + std::to_string(kMaxExecDepth) + ")");
     }
-    Value newdot = dot;
+    Value newdot;
     if (t->pipe) SW_RETURN_IF_ERROR(EvalPipeline(dot, t->pipe.get(), &newdot));
     Exec sub(set_, it->second.get(), out_);
     sub.depth_ = depth_ + 1;

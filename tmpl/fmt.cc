@@ -528,6 +528,10 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
 }
 
 void PrintValue(std::string* out, const Value& v, const Spec& f, int depth) {
+  if (f.verb == 'T' && depth == 0) {
+    Pad(out, v.IsNilOrInvalid() ? "<nil>" : v.GoTypeName(false), f);
+    return;
+  }
   switch (v.kind()) {
     case Value::Kind::kInvalid:
     case Value::Kind::kNil:

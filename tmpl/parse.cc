@@ -71,8 +71,22 @@ Item Keyword(std::string_view w) {
 
 bool IsSpace(int c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 bool IsAlnum(int c) {
-  return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c >= 0x80;
+  return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// Approximation of unicode.IsLetter || unicode.IsDigit for non-ASCII runes: everything except
+// the common symbol and punctuation blocks (documented in docs/templates.md).
+bool IsLetterRune(uint32_t r) {
+  if (r < 0x80) return IsAlnum(static_cast<int>(r));
+  if (r <= 0xBF) return r == 0xAA || r == 0xB5 || r == 0xBA;
+  if (r == 0xD7 || r == 0xF7) return false;
+  if (r >= 0x2000 && r <= 0x2BFF) return false;  // punctuation, symbols, arrows, math, boxes
+  if (r >= 0x3000 && r <= 0x303F) return false;  // CJK punctuation
+  if (r >= 0xE000 && r <= 0xF8FF) return false;  // private use
+  if (r >= 0xFE00 && r <= 0xFE0F) return false;  // variation selectors
+  if (r >= 0xFFF0 && r <= 0xFFFF) return false;
+  if (r >= 0x1F000 && r <= 0x1FAFF) return false;  // emoji and pictographs
+  return r != 0xFFFD;
 }
 
 // %#U of a rune: "U+0023 '#'".
@@ -235,6 +249,16 @@ class Lexer {
     return State::kText;
   }
 
+  bool AlnumAt(size_t p, size_t* sz) const {
+    if (p >= in_.size()) return false;
+    uint32_t r = DecodeRune(in_, p, sz);
+    return IsLetterRune(r);
+  }
+  void SkipAlnum() {
+    size_t sz;
+    while (AlnumAt(pos_, &sz)) pos_ += sz;
+  }
+
   bool AtTerminator() const {
     int r = Peek();
     if (r < 0 || IsSpace(r)) return true;
@@ -308,7 +332,8 @@ class Lexer {
       Backup();
       return LexNumber(more);
     }
-    if (IsAlnum(r)) {
+    size_t rsz;
+    if (AlnumAt(pos_ - 1, &rsz)) {
       Backup();
       return LexIdentifier(more);
     }
@@ -344,7 +369,7 @@ class Lexer {
   }
 
   State LexIdentifier(bool* more) {
-    while (IsAlnum(Peek())) ++pos_;
+    SkipAlnum();
     std::string_view word = in_.substr(start_, pos_ - start_);
     if (!AtTerminator()) {
       ErrorItem(BadChar(), more);
@@ -366,7 +391,7 @@ class Lexer {
       Emit(typ == Item::kVariable ? Item::kVariable : Item::kDot);
       return State::kInside;
     }
-    while (IsAlnum(Peek())) ++pos_;
+    SkipAlnum();
     if (!AtTerminator()) {
       ErrorItem(BadChar(), more);
       return State::kText;
@@ -441,8 +466,9 @@ class Lexer {
       AcceptRun("0123456789_");
     }
     Accept("i");
-    if (IsAlnum(Peek())) {
-      ++pos_;
+    size_t sz;
+    if (AlnumAt(pos_, &sz)) {
+      pos_ += sz;
       return false;
     }
     return true;
