@@ -119,7 +119,50 @@ else
   echo "gohttp not built; skipping the Go server part"
 fi
 
-# ---- 3. refusals ----------------------------------------------------------------------------------
+# ---- 3. retries: refused connections, and a server that drops the first kernel transfer ------
+set +e
+"$BS" --target http://127.0.0.1:1 --nodes 3 --retries 2 --json --quiet > "$T/refused.json"; rc=$?
+set -e
+[[ $rc == 1 ]] || fail "refused target rc $rc"
+python3 -c "
+import json; j=json.load(open('$T/refused.json'))
+assert j['failed']==3 and j['retries']==6 and j['connections']==9, j
+print('ok: refused connections retried', j['retries'])"
+P3=$(free_port)
+cat > "$T/flaky.py" <<'PY'
+import http.server, sys
+seen = set()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path.startswith("/ipxe/"):
+            mac = path.split("/")[2]
+            body = ("#!ipxe\nkernel /kernel/%s\ninitrd /image/%s\nboot\n" % (mac, mac)).encode()
+        else:
+            body = bytes(range(256)) * 400
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if path.startswith("/kernel/") and self.path not in seen:
+            seen.add(self.path)          # first try of each node: cut the body short
+            self.wfile.write(body[:1000]); self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+PY
+python3 "$T/flaky.py" "$P3" & PIDS+=($!)
+wait_port "$P3" || fail "flaky server did not start"
+"$BS" --target "http://127.0.0.1:$P3" --nodes 5 --json --quiet > "$T/flaky.json" || fail "flaky rc"
+python3 -c "
+import json; j=json.load(open('$T/flaky.json'))
+assert j['ok']==5 and j['retries']==5 and j['connections']==10, j
+assert j['body_bytes_per_node'] == 77 + 2 * 102400, j
+print('ok: cut transfers retried', j['retries'])"
+
+# ---- 4. refusals ----------------------------------------------------------------------------------
 set +e
 "$BS" --target http://192.0.2.1:9873 --nodes 1 > "$T/r1.out" 2>&1; rc=$?
 set -e
