@@ -110,11 +110,10 @@ Result<bool> Eq(const Value& a1_in, std::span<const Value> rest) {
           truth = arg1.uint_value() == arg.uint_value();
           break;
         case BasicKind::kInvalid: {
-          bool same_kind = arg1.kind() == arg.kind() ||
-                           (arg1.kind() == Value::Kind::kMap) == (arg.kind() == Value::Kind::kMap &&
-                                                                  arg1.kind() == Value::Kind::kMap);
-          bool can_compare = arg1.kind() == arg.kind() || !arg1.IsValid() || !arg.IsValid();
-          (void)same_kind;
+          auto rkind = [](const Value& v) {
+            return v.kind() == Value::Kind::kMap && v.is_struct() ? 100 : static_cast<int>(v.kind());
+          };
+          bool can_compare = rkind(arg1) == rkind(arg) || !arg1.IsValid() || !arg.IsValid();
           if (!can_compare) {
             return Err("non-comparable types " + GoSprintf("%s", std::span<const Value>(&arg1, 1)) +
                        ": " + arg1.GoTypeName() + ", " + arg.GoTypeName() + ": " +

@@ -165,7 +165,7 @@ struct Spec {
   bool plus_v = false;  // %+v
   bool wid_present = false, prec_present = false;
   int wid = 0, prec = 0;
-  char verb = 'v';
+  uint32_t verb = 'v';
 };
 
 // Pads s (already formatted) to the width in runes.
@@ -375,24 +375,58 @@ void FmtHex(std::string* out, std::string_view s, const Spec& f, bool upper) {
   Pad(out, buf, g);
 }
 
-void BadVerb(std::string* out, const Value& v, char verb) {
+void PrintValue(std::string* out, const Value& v, const Spec& f, int depth);
+
+// Go's badVerb: "%!verb(type=value)", the value printed with %v and the same flags.
+void BadVerb(std::string* out, const Value& v, const Spec& f) {
   out->append("%!");
-  out->push_back(verb);
+  AppendRune(out, f.verb);
   out->push_back('(');
   if (v.IsNilOrInvalid()) {
     out->append("<nil>");
   } else {
     out->append(v.GoTypeName(false));
     out->push_back('=');
-    AppendValue(out, v);
+    Spec g = f;
+    g.verb = 'v';
+    PrintValue(out, v, g, 1);
   }
   out->push_back(')');
 }
 
-void PrintValue(std::string* out, const Value& v, const Spec& f, int depth);
+// %x / %X of a float: Go's hexadecimal mantissa form, exponent with at least two digits.
+std::string HexFloat(double v, bool upper, const Spec& f) {
+  char buf[64];
+  if (f.prec_present) {
+    snprintf(buf, sizeof(buf), "%.*a", f.prec, v);
+  } else {
+    snprintf(buf, sizeof(buf), "%a", v);
+  }
+  std::string s = buf;
+  size_t p = s.find('p');
+  if (p != std::string::npos && p + 2 < s.size() + 1) {
+    std::string exp = s.substr(p + 2);
+    if (exp.size() < 2) s = s.substr(0, p + 2) + "0" + exp;
+  }
+  if (f.sharp && !f.prec_present) {
+    // %#x: Go pads to 6 "digits", counting the x of the 0x prefix.
+    size_t dot = s.find('.');
+    size_t pp = s.find('p');
+    size_t digits = dot == std::string::npos ? 1 : pp - dot;  // leading digit + fraction
+    if (dot == std::string::npos) {
+      s.insert(pp, ".");
+      ++pp;
+    }
+    if (digits < 5) s.insert(s.find('p'), 5 - digits, '0');  // Go counts the "x" too
+  }
+  if (upper) {
+    for (char& c : s) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+  }
+  return s;
+}
 
 void PrintScalar(std::string* out, const Value& v, const Spec& f) {
-  char verb = f.verb;
+  uint32_t verb = f.verb;
   switch (v.kind()) {
     case Value::Kind::kBool:
       if (verb == 'v' || verb == 't') {
@@ -401,7 +435,7 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
                                                               .wid_present = f.wid_present,
                                                               .wid = f.wid});
       } else {
-        BadVerb(out, v, verb);
+        BadVerb(out, v, f);
       }
       return;
     case Value::Kind::kInt:
@@ -463,7 +497,7 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
         case 's':
         case 't':
         default:
-          BadVerb(out, v, verb);
+          BadVerb(out, v, f);
           return;
       }
     }
@@ -474,17 +508,24 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
           return;
         case 'g':
         case 'G':
-          FmtFloat(out, v.float_value(), verb, f.prec_present ? f.prec : -1, f);
+          FmtFloat(out, v.float_value(), static_cast<char>(verb), f.prec_present ? f.prec : -1, f);
           return;
         case 'e':
         case 'E':
         case 'f':
         case 'F':
-          FmtFloat(out, v.float_value(), verb == 'F' ? 'f' : verb, f.prec_present ? f.prec : 6,
-                   f);
+          FmtFloat(out, v.float_value(), verb == 'F' ? 'f' : static_cast<char>(verb),
+                   f.prec_present ? f.prec : 6, f);
           return;
+        case 'x':
+        case 'X': {
+          std::string h = HexFloat(v.float_value(), verb == 'X', f);
+          if (f.plus && h[0] != '-') h.insert(0, "+");
+          Pad(out, h, f);
+          return;
+        }
         default:
-          BadVerb(out, v, verb);
+          BadVerb(out, v, f);
           return;
       }
     case Value::Kind::kString:
@@ -509,7 +550,7 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
           FmtHex(out, v.string_value(), f, true);
           return;
         default:
-          BadVerb(out, v, verb);
+          BadVerb(out, v, f);
           return;
       }
     case Value::Kind::kFunc:
@@ -518,11 +559,11 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
         snprintf(buf, sizeof(buf), "%p", static_cast<const void*>(&v.func()));
         Pad(out, buf, f);
       } else {
-        BadVerb(out, v, verb);
+        BadVerb(out, v, f);
       }
       return;
     default:
-      BadVerb(out, v, verb);
+      BadVerb(out, v, f);
       return;
   }
 }
@@ -536,7 +577,7 @@ void PrintValue(std::string* out, const Value& v, const Spec& f, int depth) {
     case Value::Kind::kInvalid:
     case Value::Kind::kNil:
       if (depth == 0 && f.verb != 'v') {
-        BadVerb(out, v, f.verb);
+        BadVerb(out, v, f);
       } else {
         Pad(out, "<nil>", f);
       }
@@ -730,12 +771,8 @@ std::string GoSprintf(std::string_view format, std::span<const Value> args) {
         f.sharp = false;  // %#v (Go syntax) is not supported; prints as %v
       }
     }
-    f.verb = verb < 0x80 ? static_cast<char>(verb) : '?';
+    f.verb = verb;
     const Value& a = args[argi++];
-    if (verb >= 0x80) {
-      BadVerb(&out, a, '?');
-      continue;
-    }
     PrintValue(&out, a, f, 0);
   }
   if (argi < args.size()) {
