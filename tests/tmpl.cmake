@@ -29,3 +29,21 @@ if(SW_GO)
 else()
   message(STATUS "go not found: tmpl_difftest (Go oracle) is not registered")
 endif()
+
+# libFuzzer target for the template parser (clang only). The smoke test runs it briefly over the
+# corpus; scripts/test.sh runs tests matching 'fuzz.*smoke'.
+if(SW_FUZZ AND CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  # The engine's sources are compiled into the target so that they carry coverage instrumentation.
+  set(TMPL_FUZZ_SRCS value.cc fmt.cc parse.cc exec.cc builtins.cc json.cc funcs_sprig.cc
+    tmpl_parse_fuzz.cc)
+  list(TRANSFORM TMPL_FUZZ_SRCS PREPEND ${CMAKE_SOURCE_DIR}/tmpl/)
+  add_executable(tmpl_parse_fuzz ${TMPL_FUZZ_SRCS})
+  target_compile_options(tmpl_parse_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(tmpl_parse_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(tmpl_parse_fuzz PRIVATE sw_common OpenSSL::Crypto)
+  # New inputs go to the first (build-dir) corpus; the checked-in corpus is read only.
+  file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/tmpl_fuzz_corpus)
+  add_test(NAME tmpl_parse_fuzz_smoke COMMAND tmpl_parse_fuzz -max_total_time=30 -max_len=2048
+    -timeout=10 ${CMAKE_BINARY_DIR}/tmpl_fuzz_corpus ${CMAKE_SOURCE_DIR}/tests/testdata/tmpl)
+  set_tests_properties(tmpl_parse_fuzz_smoke PROPERTIES LABELS "slow" TIMEOUT 300)
+endif()
