@@ -478,7 +478,7 @@ void Storm::PatternUrls(Node& n) {
 
 void Storm::StartNode(Node& n) {
   ++active_;
-  n.t_arrive = Now();
+  if (n.t_arrive <= 0) n.t_arrive = Now();
   // What DHCP hands an iPXE client in Warewulf's dhcpd.conf: /ipxe/${mac:hexhyp}?assetkey=&uuid=.
   n.fetches.push_back(Fetch{origin_ + "/ipxe/" + MacHexhyp(n.mac) + "?assetkey=&uuid=" + n.uuid,
                             "ipxe", true, 0});
@@ -802,6 +802,8 @@ void Storm::OnTimer(Node& n) {
   n.timer_action = TimerAction::kNone;
   switch (a) {
     case TimerAction::kArrive:
+      // Completion is measured from here (power-on), so time queued for a slot counts.
+      n.t_arrive = Now();
       if (opts_.max_conns > 0 && active_ >= opts_.max_conns) {
         slot_queue_.push(n.index);
       } else {
@@ -1062,10 +1064,10 @@ void Storm::Report() {
   bool json_on_stdout = opts_.json && opts_.json_file.empty();
   if (opts_.quiet && json_on_stdout) return;
   FILE* out = json_on_stdout ? stderr : stdout;
+  char link[32] = "uncapped";
+  if (opts_.link_gbps > 0) std::snprintf(link, sizeof link, "%g Gb/s", opts_.link_gbps);
   std::fprintf(out, "bootstorm %s: %d nodes -> %s (pattern %s, link %s, spread %.1fs%s)\n",
-               opts_.label.c_str(), N, opts_.target.c_str(), opts_.pattern.c_str(),
-               opts_.link_gbps > 0 ? (std::to_string(opts_.link_gbps) + " Gb/s").c_str()
-                                   : "uncapped",
+               opts_.label.c_str(), N, opts_.target.c_str(), opts_.pattern.c_str(), link,
                opts_.spread,
                opts_.max_conns > 0 ? (", max-conns " + std::to_string(opts_.max_conns)).c_str()
                                    : "");
