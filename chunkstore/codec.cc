@@ -1,1 +1,137 @@
-// placeholder: implemented by its owner.
+#include "chunkstore/codec.h"
+
+#include <openssl/evp.h>
+#include <zstd.h>
+
+#include <cstring>
+#include <memory>
+
+#include "common/log.h"
+
+namespace sw {
+namespace {
+
+constexpr uint8_t kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
+// The Linux initramfs zstd decompressor (lib/decompress_unzstd.c) accepts frames whose window is
+// at most ZSTD_WINDOWSIZE_MAX = 128 MiB (window log 27) when it cannot use single-pass mode. We
+// stay far below: window log 23 (8 MiB), which also bounds the memory a node needs to unpack.
+constexpr int kMaxWindowLog = 23;
+
+struct CCtxDeleter {
+  void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+};
+struct DCtxDeleter {
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+
+// One compression context per thread, reused across chunks (allocating one costs more than
+// compressing a small segment).
+ZSTD_CCtx* ThreadCCtx() {
+  thread_local std::unique_ptr<ZSTD_CCtx, CCtxDeleter> ctx(ZSTD_createCCtx());
+  CHECK(ctx != nullptr) << "out of memory";
+  return ctx.get();
+}
+ZSTD_DCtx* ThreadDCtx() {
+  thread_local std::unique_ptr<ZSTD_DCtx, DCtxDeleter> ctx(ZSTD_createDCtx());
+  CHECK(ctx != nullptr) << "out of memory";
+  return ctx.get();
+}
+
+}  // namespace
+
+std::string ZstdCompress(ByteSpan raw, int level) {
+  ZSTD_CCtx* c = ThreadCCtx();
+  ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+  ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
+  ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0);  // ids already cover the content
+  // Levels up to 19 use a window log of at most 23; only the "ultra" levels above need the cap.
+  // Small inputs get a small window by themselves because the content size is pledged.
+  if (level > 19) {
+    ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, kMaxWindowLog);
+  }
+  ZSTD_CCtx_setPledgedSrcSize(c, raw.size());
+  std::string out(ZSTD_compressBound(raw.size()), '\0');
+  size_t n = ZSTD_compress2(c, out.data(), out.size(), raw.data(), raw.size());
+  CHECK(!ZSTD_isError(n)) << "zstd compress: " << ZSTD_getErrorName(n);
+  out.resize(n);
+  return out;
+}
+
+Result<std::string> ZstdDecompress(ByteSpan frame, uint64_t expected_size) {
+  if (frame.size() < 4 || std::memcmp(frame.data(), kZstdMagic, 4) != 0) {
+    return Status::Corruption("not a zstd frame");
+  }
+  size_t frame_len = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
+  if (ZSTD_isError(frame_len) || frame_len != frame.size()) {
+    return Status::Corruption("not exactly one zstd frame");
+  }
+  unsigned long long content = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (content == ZSTD_CONTENTSIZE_ERROR || content == ZSTD_CONTENTSIZE_UNKNOWN) {
+    return Status::Corruption("zstd frame without a content size");
+  }
+  if (expected_size != UINT64_MAX && content != expected_size) {
+    return Status::Corruption("zstd frame content size " + std::to_string(content) +
+                              " != expected " + std::to_string(expected_size));
+  }
+  if (content > (1ull << 34)) {
+    return Status::Corruption("zstd frame content size is absurd");
+  }
+  std::string out(content, '\0');
+  size_t n = ZSTD_decompressDCtx(ThreadDCtx(), out.data(), out.size(), frame.data(), frame.size());
+  if (ZSTD_isError(n) || n != content) {
+    return Status::Corruption(std::string("zstd decompress: ") +
+                              (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output"));
+  }
+  return out;
+}
+
+ChunkEncoding DetectEncoding(ByteSpan stored) {
+  return stored.size() >= 4 && std::memcmp(stored.data(), kZstdMagic, 4) == 0
+             ? ChunkEncoding::kZstd
+             : ChunkEncoding::kRaw;
+}
+
+EncodedChunk EncodeChunk(ByteSpan raw, int level, bool allow_raw) {
+  std::string z = ZstdCompress(raw, level);
+  bool starts_like_zstd = DetectEncoding(raw) == ChunkEncoding::kZstd;
+  // "Saves under 3%": z.size() > 0.97 * raw.size().
+  if (allow_raw && !starts_like_zstd && z.size() * 100 > raw.size() * 97) {
+    return EncodedChunk{std::string(reinterpret_cast<const char*>(raw.data()), raw.size()),
+                        ChunkEncoding::kRaw};
+  }
+  return EncodedChunk{std::move(z), ChunkEncoding::kZstd};
+}
+
+Result<std::string> DecodeChunk(ByteSpan stored, uint64_t expected_raw_size) {
+  if (DetectEncoding(stored) == ChunkEncoding::kZstd) {
+    return ZstdDecompress(stored, expected_raw_size);
+  }
+  if (expected_raw_size != UINT64_MAX && stored.size() != expected_raw_size) {
+    return Status::Corruption("raw chunk size " + std::to_string(stored.size()) + " != expected " +
+                              std::to_string(expected_raw_size));
+  }
+  return std::string(reinterpret_cast<const char*>(stored.data()), stored.size());
+}
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  CHECK(ctx_ != nullptr) << "out of memory";
+  CHECK(EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) == 1);
+}
+Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+void Sha256::Update(ByteSpan data) {
+  CHECK(EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size()) == 1);
+}
+std::array<uint8_t, 32> Sha256::Finish() {
+  std::array<uint8_t, 32> out{};
+  unsigned int len = 0;
+  CHECK(EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), out.data(), &len) == 1 && len == 32);
+  return out;
+}
+std::array<uint8_t, 32> Sha256Of(ByteSpan data) {
+  Sha256 h;
+  h.Update(data);
+  return h.Finish();
+}
+
+}  // namespace sw

@@ -1,1 +1,342 @@
-// placeholder: implemented by its owner.
+// Layout and crash-safety argument: docs/formats/store.md.
+#include "chunkstore/store.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <set>
+
+#include "chunkstore/codec.h"
+#include "common/fs_util.h"
+
+namespace sw {
+namespace {
+
+constexpr char kMarker[] = "STORMWULF-STORE";
+constexpr char kMarkerText[] = "stormwulf chunk store, layout version 1\n";
+
+bool IsDir(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Writes `data` to `path` through a temp file in `tmp_dir` with O_EXCL, fsync, rename; the
+// caller fsyncs the directory. Idempotent for content-addressed names: if `path` exists, OK.
+Status WriteContentFile(const std::string& tmp_dir, const std::string& path, ByteSpan data,
+                        bool sync_dir) {
+  if (::access(path.c_str(), F_OK) == 0) return Status::OK();
+  std::string dir = DirName(path);
+  SW_RETURN_IF_ERROR(MakeDirs(dir, 0755));
+  std::string tmp = JoinPath(tmp_dir, BaseName(path) + ".tmp." + RandomHex(8));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) return FromErrno("create " + tmp, errno);
+  Status s = WriteAll(fd.get(), data.data(), data.size(), tmp);
+  if (s.ok() && ::fsync(fd.get()) != 0) s = FromErrno("fsync " + tmp, errno);
+  fd.Reset();
+  // rename(2) replaces atomically; a concurrent writer of the same id wrote identical bytes.
+  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    s = FromErrno("rename " + tmp + " -> " + path, errno);
+  }
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  return sync_dir ? FsyncDir(dir) : Status::OK();
+}
+
+Result<StoreLock> Lock(const std::string& path, int op) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd) return FromErrno("open " + path, errno);
+  while (::flock(fd.get(), op) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) return Status::Unavailable("store is in use by a writer: " + path);
+    return FromErrno("flock " + path, errno);
+  }
+  return StoreLock(std::move(fd));
+}
+
+bool ValidComponent(std::string_view c) {
+  if (c.empty() || c == "." || c == ".." || c.size() > 200) return false;
+  for (char ch : c) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == ':' || ch == '@' || ch == '+' || ch == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& root, const StoreOptions& opts) {
+  if (root.empty()) return Status::InvalidArgument("empty store path");
+  std::string marker = JoinPath(root, kMarker);
+  bool exists = ::access(marker.c_str(), F_OK) == 0;
+  if (!exists) {
+    if (IsDir(root)) {
+      auto names = ListDir(root);
+      if (!names.ok()) return names.status();
+      if (!names->empty()) {
+        return Status::InvalidArgument(root + " is not a Stormwulf store (no " + kMarker +
+                                       ") and not empty");
+      }
+    } else if (::access(root.c_str(), F_OK) == 0) {
+      return Status::InvalidArgument(root + " exists and is not a directory");
+    }
+    if (!opts.create) {
+      return Status::NotFound("no store at " + root + " (create one with `swctl image import`)");
+    }
+    for (const char* sub : {"chunks", "manifests", "refs", "tmp", "cache", "state"}) {
+      SW_RETURN_IF_ERROR(MakeDirs(JoinPath(root, sub), 0755));
+    }
+    SW_RETURN_IF_ERROR(WriteFileAtomic(marker, kMarkerText, 0644));
+  }
+  for (const char* sub : {"chunks", "manifests", "refs", "tmp", "cache", "state"}) {
+    SW_RETURN_IF_ERROR(MakeDirs(JoinPath(root, sub), 0755));
+  }
+  return std::unique_ptr<Store>(new Store(root));
+}
+
+std::string Store::DefaultRoot(const std::string& flag_value) {
+  if (!flag_value.empty()) return flag_value;
+  if (const char* env = std::getenv("STORMWULF_STORE"); env != nullptr && env[0] != '\0') {
+    return env;
+  }
+  return "/var/lib/stormwulf";
+}
+
+std::string Store::ChunkPath(const ChunkId& id) const {
+  std::string hex = id.Hex();
+  return root_ + "/chunks/" + hex.substr(0, 2) + "/" + hex;
+}
+std::string Store::GzChunkPath(const ChunkId& id) const { return ChunkPath(id) + ".gz"; }
+std::string Store::ManifestPath(const ChunkId& id) const {
+  std::string hex = id.Hex();
+  return root_ + "/manifests/" + hex.substr(0, 2) + "/" + hex;
+}
+std::string Store::RefPath(std::string_view ref) const { return root_ + "/refs/" + std::string(ref); }
+std::string Store::TmpDir() const { return root_ + "/tmp"; }
+
+Result<bool> Store::HasChunk(const ChunkId& id) const {
+  std::string p = ChunkPath(id);
+  if (::access(p.c_str(), F_OK) == 0) return true;
+  if (errno == ENOENT) return false;
+  return FromErrno("access " + p, errno);
+}
+
+Status Store::PutChunk(const ChunkId& id, ByteSpan stored) {
+  return WriteContentFile(TmpDir(), ChunkPath(id), stored, /*sync_dir=*/true);
+}
+
+Result<std::string> Store::ReadChunkStored(const ChunkId& id) const {
+  return ReadFileToString(ChunkPath(id));
+}
+
+Result<std::string> Store::ReadChunkRaw(const ChunkId& id, bool verify) const {
+  SW_ASSIGN_OR_RETURN(std::string stored, ReadChunkStored(id));
+  auto raw = DecodeChunk(ByteSpan(reinterpret_cast<const uint8_t*>(stored.data()), stored.size()));
+  if (!raw.ok()) return raw.status().WithContext("chunk " + id.Hex());
+  if (verify && ChunkId::Of(*raw) != id) {
+    return Status::Corruption("chunk " + id.Hex() + " does not hash to its id");
+  }
+  return raw;
+}
+
+Result<ChunkId> Store::PutManifest(const Manifest& m) {
+  std::string bytes = m.Encode();
+  ChunkId id = ChunkId::Of(bytes);
+  SW_RETURN_IF_ERROR(WriteContentFile(
+      TmpDir(), ManifestPath(id),
+      ByteSpan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), true));
+  return id;
+}
+
+Result<Manifest> Store::GetManifest(const ChunkId& id) const {
+  SW_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(ManifestPath(id)));
+  if (ChunkId::Of(bytes) != id) {
+    return Status::Corruption("manifest " + id.Hex() + " does not hash to its id");
+  }
+  auto m = Manifest::Decode(bytes);
+  if (!m.ok()) return m.status().WithContext("manifest " + id.Hex());
+  return m;
+}
+
+Result<bool> Store::HasManifest(const ChunkId& id) const {
+  std::string p = ManifestPath(id);
+  if (::access(p.c_str(), F_OK) == 0) return true;
+  if (errno == ENOENT) return false;
+  return FromErrno("access " + p, errno);
+}
+
+Status Store::ValidateRefName(std::string_view ref) {
+  size_t slash = ref.find('/');
+  if (slash == std::string_view::npos) {
+    return Status::InvalidArgument("ref name must be <kind>/<name>: '" + std::string(ref) + "'");
+  }
+  std::string_view kind = ref.substr(0, slash);
+  if (kind != "images" && kind != "kernels" && kind != "overlays" && kind != "modules") {
+    return Status::InvalidArgument("unknown ref kind '" + std::string(kind) + "'");
+  }
+  std::string_view rest = ref.substr(slash + 1);
+  size_t start = 0;
+  while (start <= rest.size()) {
+    size_t end = rest.find('/', start);
+    if (end == std::string_view::npos) end = rest.size();
+    std::string_view comp = rest.substr(start, end - start);
+    if (!ValidComponent(comp) || comp.find(".tmp.") != std::string_view::npos) {
+      return Status::InvalidArgument("bad ref name '" + std::string(ref) + "'");
+    }
+    start = end + 1;
+  }
+  return Status::OK();
+}
+
+Status Store::SetRef(std::string_view ref, const ChunkId& manifest) {
+  SW_RETURN_IF_ERROR(ValidateRefName(ref));
+  std::string path = RefPath(ref);
+  SW_RETURN_IF_ERROR(MakeDirs(DirName(path), 0755));
+  return WriteFileAtomic(path, manifest.Hex() + "\n", 0644);
+}
+
+Result<ChunkId> Store::GetRef(std::string_view ref) const {
+  SW_RETURN_IF_ERROR(ValidateRefName(ref));
+  auto text = ReadFileToString(RefPath(ref));
+  if (!text.ok()) {
+    if (text.status().IsNotFound()) return Status::NotFound("no ref " + std::string(ref));
+    return text.status();
+  }
+  std::string_view t = *text;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.remove_suffix(1);
+  auto id = ChunkId::FromHex(t);
+  if (!id) return Status::Corruption("ref " + std::string(ref) + " does not hold a manifest id");
+  return *id;
+}
+
+Status Store::DeleteRef(std::string_view ref) {
+  SW_RETURN_IF_ERROR(ValidateRefName(ref));
+  std::string path = RefPath(ref);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Status::NotFound("no ref " + std::string(ref));
+    return FromErrno("unlink " + path, errno);
+  }
+  SW_RETURN_IF_ERROR(FsyncDir(DirName(path)));
+  // Remove now-empty parents up to refs/<kind>.
+  std::string dir = DirName(path);
+  std::string stop = root_ + "/refs";
+  while (dir.size() > stop.size() && DirName(dir) != stop) {
+    if (::rmdir(dir.c_str()) != 0) break;
+    dir = DirName(dir);
+  }
+  return Status::OK();
+}
+
+Result<std::vector<std::pair<std::string, ChunkId>>> Store::ListRefs(
+    std::string_view prefix) const {
+  std::vector<std::pair<std::string, ChunkId>> out;
+  std::vector<std::string> stack = {""};
+  while (!stack.empty()) {
+    std::string rel = stack.back();
+    stack.pop_back();
+    std::string dir = rel.empty() ? root_ + "/refs" : root_ + "/refs/" + rel;
+    auto names = ListDir(dir);
+    if (!names.ok()) {
+      if (names.status().IsNotFound()) continue;
+      return names.status();
+    }
+    for (const auto& n : *names) {
+      std::string child = rel.empty() ? n : rel + "/" + n;
+      std::string full = dir + "/" + n;
+      struct stat st;
+      if (::lstat(full.c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        stack.push_back(child);
+        continue;
+      }
+      if (n.find(".tmp.") != std::string::npos) continue;  // a writer's temp file
+      if (child.compare(0, prefix.size(), prefix) != 0) continue;
+      auto id = GetRef(child);
+      if (!id.ok()) {
+        if (id.status().IsInvalidArgument()) continue;  // not a ref name
+        return id.status();
+      }
+      out.emplace_back(child, *id);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Result<StoreLock> Store::LockShared() const { return Lock(root_ + "/lock", LOCK_SH); }
+Result<StoreLock> Store::LockExclusive() const { return Lock(root_ + "/lock", LOCK_EX); }
+Result<StoreLock> Store::TryLockExclusive() const {
+  return Lock(root_ + "/lock", LOCK_EX | LOCK_NB);
+}
+
+ChunkBatch::ChunkBatch(Store* store)
+    : store_(store), dir_(store->TmpDir() + "/batch-" + RandomHex(8)) {}
+
+ChunkBatch::~ChunkBatch() {
+  if (!committed_) {
+    for (const auto& [tmp, id] : temps_) ::unlink(tmp.c_str());
+  }
+  ::rmdir(dir_.c_str());
+}
+
+Result<bool> ChunkBatch::Add(const ChunkId& id, ByteSpan stored) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (added_.count(id)) return false;
+    added_.insert(id);
+  }
+  SW_ASSIGN_OR_RETURN(bool present, store_->HasChunk(id));
+  if (present) return false;
+  SW_RETURN_IF_ERROR(MakeDirs(dir_, 0755));
+  std::string tmp = dir_ + "/" + id.Hex();
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) return FromErrno("create " + tmp, errno);
+  Status s = WriteAll(fd.get(), stored.data(), stored.size(), tmp);
+  if (!s.ok()) {
+    fd.Reset();
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    temps_.emplace_back(tmp, id);
+  }
+  new_chunks_.fetch_add(1);
+  new_bytes_.fetch_add(stored.size());
+  return true;
+}
+
+Status ChunkBatch::Commit() {
+  CHECK(!committed_) << "ChunkBatch committed twice";
+  std::lock_guard<std::mutex> l(mu_);
+  if (temps_.empty()) {
+    committed_ = true;
+    return Status::OK();
+  }
+  // One durability barrier for every temp file of the batch (instead of an fsync per chunk): the
+  // data must be on disk before any rename makes a name point at it.
+  {
+    UniqueFd dfd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dfd) return FromErrno("open " + dir_, errno);
+    if (::syncfs(dfd.get()) != 0) return FromErrno("syncfs " + dir_, errno);
+  }
+  std::set<std::string> dirs;
+  for (const auto& [tmp, id] : temps_) {
+    std::string dest = store_->ChunkPath(id);
+    std::string ddir = DirName(dest);
+    if (dirs.insert(ddir).second) SW_RETURN_IF_ERROR(MakeDirs(ddir, 0755));
+    if (::rename(tmp.c_str(), dest.c_str()) != 0) return FromErrno("rename " + tmp, errno);
+  }
+  for (const auto& d : dirs) SW_RETURN_IF_ERROR(FsyncDir(d));
+  committed_ = true;
+  return Status::OK();
+}
+
+}  // namespace sw

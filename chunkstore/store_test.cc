@@ -1,1 +1,184 @@
-// placeholder test file.
+#include "chunkstore/store.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chunkstore/codec.h"
+#include "common/fs_util.h"
+#include "gtest/gtest.h"
+
+namespace sw {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = ::testing::TempDir() + "/store_" + RandomHex(6);
+    auto s = Store::Open(root_, StoreOptions{.create = true});
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(*s);
+  }
+  void TearDown() override { ASSERT_TRUE(RemoveTree(root_).ok()); }
+  static ByteSpan Span(const std::string& s) {
+    return ByteSpan(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  }
+  std::string root_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, OpenRules) {
+  EXPECT_TRUE(Store::Open(root_ + "/nope", {}).status().IsNotFound());
+  std::string junk = root_ + "/junk";
+  ASSERT_TRUE(MakeDirs(junk).ok());
+  ASSERT_TRUE(WriteFileAtomic(junk + "/file", "x").ok());
+  EXPECT_TRUE(Store::Open(junk, StoreOptions{.create = true}).status().IsInvalidArgument());
+  EXPECT_TRUE(Store::Open(root_, {}).ok());  // existing store opens without create
+  setenv("STORMWULF_STORE", "/from/env", 1);
+  EXPECT_EQ(Store::DefaultRoot(""), "/from/env");
+  EXPECT_EQ(Store::DefaultRoot("/flag"), "/flag");
+  unsetenv("STORMWULF_STORE");
+  EXPECT_EQ(Store::DefaultRoot(""), "/var/lib/stormwulf");
+}
+
+TEST_F(StoreTest, ChunkRoundTripAndVerify) {
+  std::string raw = "hello chunk store";
+  ChunkId id = ChunkId::Of(raw);
+  EXPECT_FALSE(*store_->HasChunk(id));
+  EncodedChunk e = EncodeChunk(Span(raw), 3, false);
+  ASSERT_TRUE(store_->PutChunk(id, Span(e.stored)).ok());
+  ASSERT_TRUE(store_->PutChunk(id, Span(e.stored)).ok());  // idempotent
+  EXPECT_TRUE(*store_->HasChunk(id));
+  EXPECT_EQ(store_->ChunkPath(id), root_ + "/chunks/" + id.Hex().substr(0, 2) + "/" + id.Hex());
+  auto back = store_->ReadChunkRaw(id, true);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, raw);
+  // A chunk whose bytes do not hash to its name is corruption when verified.
+  ChunkId wrong = ChunkId::Of(std::string("other"));
+  ASSERT_TRUE(store_->PutChunk(wrong, Span(e.stored)).ok());
+  EXPECT_TRUE(store_->ReadChunkRaw(wrong, true).status().IsCorruption());
+  EXPECT_TRUE(store_->ReadChunkRaw(ChunkId::Of(std::string("absent")), true).status().IsNotFound());
+  // No temp files left.
+  EXPECT_TRUE(ListDir(store_->TmpDir())->empty());
+}
+
+TEST_F(StoreTest, ConcurrentPutsOfOneChunkFromThreadsAndProcesses) {
+  std::string raw(300000, 'z');
+  ChunkId id = ChunkId::Of(raw);
+  std::string stored = EncodeChunk(Span(raw), 3, false).stored;
+  std::vector<pid_t> kids;
+  for (int p = 0; p < 3; ++p) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto s = Store::Open(root_, {});
+      for (int i = 0; i < 20; ++i) {
+        if (!s.ok() || !(*s)->PutChunk(id, Span(stored)).ok()) _exit(1);
+      }
+      _exit(0);
+    }
+    kids.push_back(pid);
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        if (!store_->PutChunk(id, Span(stored)).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (pid_t pid : kids) {
+    int st;
+    waitpid(pid, &st, 0);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(*store_->ReadChunkRaw(id, true), raw);
+}
+
+TEST_F(StoreTest, BatchCommitAndAbort) {
+  std::vector<ChunkId> ids;
+  {
+    ChunkBatch batch(store_.get());
+    for (int i = 0; i < 10; ++i) {
+      std::string raw = "batch chunk " + std::to_string(i);
+      ids.push_back(ChunkId::Of(raw));
+      auto added = batch.Add(ids.back(), Span(EncodeChunk(Span(raw), 3, false).stored));
+      ASSERT_TRUE(added.ok());
+      EXPECT_TRUE(*added);
+      EXPECT_FALSE(*batch.Add(ids.back(), Span(raw)));  // same id twice: once
+    }
+    EXPECT_EQ(batch.new_chunks(), 10u);
+    EXPECT_FALSE(*store_->HasChunk(ids[0]));  // invisible until commit
+    ASSERT_TRUE(batch.Commit().ok());
+  }
+  for (const auto& id : ids) EXPECT_TRUE(*store_->HasChunk(id));
+  {
+    ChunkBatch batch(store_.get());
+    EXPECT_FALSE(*batch.Add(ids[0], Span(std::string("x"))));  // already in the store
+    std::string raw = "never committed";
+    ASSERT_TRUE(*batch.Add(ChunkId::Of(raw), Span(raw)));
+  }  // destroyed without Commit: temps removed
+  EXPECT_FALSE(*store_->HasChunk(ChunkId::Of(std::string("never committed"))));
+  EXPECT_TRUE(ListDir(store_->TmpDir())->empty());
+}
+
+TEST_F(StoreTest, ManifestsAreContentAddressedAndVerified) {
+  Manifest m;
+  m.kind = ArtifactKind::kKernel;
+  m.SetMeta("kernel_version", "6.1");
+  auto id = store_->PutManifest(m);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*id, m.Id());
+  auto back = store_->GetManifest(*id);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back->Meta("kernel_version"), "6.1");
+  // Flip a byte of the file: corruption.
+  std::string path = store_->ManifestPath(*id);
+  std::string bytes = *ReadFileToString(path);
+  bytes[5] ^= 1;
+  ASSERT_TRUE(WriteFileAtomic(path, bytes).ok());
+  EXPECT_TRUE(store_->GetManifest(*id).status().IsCorruption());
+}
+
+TEST_F(StoreTest, RefsAreValidatedAtomicAndListed) {
+  ChunkId a = ChunkId::Of(std::string("a")), b = ChunkId::Of(std::string("b"));
+  ASSERT_TRUE(store_->SetRef("images/rocky9", a).ok());
+  ASSERT_TRUE(store_->SetRef("overlays/n0001/system", b).ok());
+  ASSERT_TRUE(store_->SetRef("images/rocky9", b).ok());
+  EXPECT_EQ(*store_->GetRef("images/rocky9"), b);
+  for (const char* bad : {"rocky9", "images/", "images/../x", "images/a b", "images//x",
+                          "bogus/x", "images/x.tmp.123", "images/."}) {
+    EXPECT_TRUE(store_->SetRef(bad, a).IsInvalidArgument()) << bad;
+  }
+  auto all = store_->ListRefs("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].first, "images/rocky9");
+  EXPECT_EQ((*all)[1].first, "overlays/n0001/system");
+  EXPECT_EQ(store_->ListRefs("overlays/")->size(), 1u);
+  ASSERT_TRUE(store_->DeleteRef("overlays/n0001/system").ok());
+  EXPECT_TRUE(store_->DeleteRef("overlays/n0001/system").IsNotFound());
+  EXPECT_TRUE(store_->GetRef("overlays/n0001/system").status().IsNotFound());
+  struct stat st;
+  EXPECT_NE(stat((root_ + "/refs/overlays/n0001").c_str(), &st), 0);  // empty parent removed
+}
+
+TEST_F(StoreTest, WritersShareTheLockAndGcExcludesThem) {
+  auto w1 = store_->LockShared();
+  auto w2 = store_->LockShared();
+  ASSERT_TRUE(w1.ok() && w2.ok());
+  EXPECT_TRUE(store_->TryLockExclusive().status().IsUnavailable());
+  *w1 = StoreLock();
+  *w2 = StoreLock();
+  EXPECT_TRUE(store_->TryLockExclusive().ok());
+}
+
+}  // namespace
+}  // namespace sw
