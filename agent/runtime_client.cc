@@ -99,21 +99,16 @@ Result<std::string> DecodeBody(const std::string& body, const std::string& compr
     ZSTD_inBuffer in{body.data(), body.size(), 0};
     std::string buf(1 << 17, '\0');
     size_t last = 0;
-    while (in.pos < in.size) {
+    // Concatenated frames decode back to back; `last` is 0 exactly when the input ended on a
+    // frame boundary.
+    for (;;) {
       ZSTD_outBuffer o{buf.data(), buf.size(), 0};
       last = ZSTD_decompressStream(dctx.get(), &o, &in);
       if (ZSTD_isError(last)) {
         return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(last));
       }
       out.append(buf.data(), o.pos);
-    }
-    // Drain what the decoder still holds.
-    for (;;) {
-      ZSTD_outBuffer o{buf.data(), buf.size(), 0};
-      last = ZSTD_decompressStream(dctx.get(), &o, &in);
-      if (ZSTD_isError(last)) return Status::Corruption(std::string("zstd: ") + ZSTD_getErrorName(last));
-      out.append(buf.data(), o.pos);
-      if (o.pos < o.size) break;
+      if (in.pos == in.size && o.pos < o.size) break;
     }
     if (last != 0) return Status::Corruption("zstd: truncated frame");
     return out;
