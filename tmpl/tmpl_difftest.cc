@@ -378,7 +378,7 @@ int Main(int argc, char** argv) {
 
   auto fm = std::make_shared<FuncMap>();
   AddWarewulfFuncs(fm.get());
-  AddSprigFuncs(fm.get());
+  if (has_sprig) AddSprigFuncs(fm.get());  // same function set as the oracle
   int mismatches = 0, exact = 0, both_err = 0, loose_err = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
