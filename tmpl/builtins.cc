@@ -177,8 +177,10 @@ Result<bool> Le(const Value& a, const Value& b) {
   return Eq(a, std::span<const Value>(&b, 1));
 }
 
-Result<int64_t> IndexArg(const Value& index_in, size_t cap) {
-  Value index = Indirect(index_in);
+// REQUIRES for `index`: the caller unboxed the value (Go's index does, slice does not, so a
+// boxed index reaches here as "interface {}").
+Result<int64_t> IndexArg(const Value& index, size_t cap) {
+  if (index.boxed()) return Err("cannot index slice/array with type interface {}");
   int64_t x;
   switch (index.kind()) {
     case Value::Kind::kInt:
@@ -219,7 +221,7 @@ Result<Value> Index(std::span<Value> args) {
         if (static_cast<size_t>(x) >= item.string_value().size()) {
           return Err("reflect: string index out of range");
         }
-        item = Value::Uint(static_cast<unsigned char>(item.string_value()[x]));
+        item = Value::Uint8(static_cast<unsigned char>(item.string_value()[x]));
         break;
       }
       case Value::Kind::kMap: {

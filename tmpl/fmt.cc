@@ -162,7 +162,8 @@ size_t RuneCount(std::string_view s) {
 
 struct Spec {
   bool plus = false, minus = false, sharp = false, space = false, zero = false;
-  bool plus_v = false;  // %+v
+  bool plus_v = false;   // %+v
+  bool sharp_v = false;  // %#v (Go syntax)
   bool wid_present = false, prec_present = false;
   int wid = 0, prec = 0;
   uint32_t verb = 'v';
@@ -246,13 +247,53 @@ void FmtInteger(std::string* out, uint64_t u, bool neg, int base, char verb, con
   Pad(out, s, g);
 }
 
-// strconv.FormatFloat(v, fmt, prec, 64) for 'e', 'f', 'g' (prec -1 = shortest).
+// strconv.FormatFloat(v, fmt, prec, 64) for 'e' 'E' 'f' 'g' 'G' 'x' 'X' 'b' (prec -1 =
+// shortest).
 std::string FormatFloat(double v, char fmt, int prec) {
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[512];
-  bool upper = fmt == 'E' || fmt == 'G';
+  bool upper = fmt == 'E' || fmt == 'G' || fmt == 'X';
   char lf = static_cast<char>(fmt | 0x20);
+  if (lf == 'b') {
+    // Binary exponent form: mantissa "p" exponent, as strconv's 'b'.
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof(bits));
+    bool neg = bits >> 63;
+    int64_t exp = static_cast<int64_t>((bits >> 52) & 0x7FF);
+    uint64_t mant = bits & ((uint64_t{1} << 52) - 1);
+    if (exp == 0) {
+      exp = 1;
+    } else {
+      mant |= uint64_t{1} << 52;
+    }
+    exp -= 1075;
+    std::string s = neg ? "-" : "";
+    s += std::to_string(mant) + "p" + (exp >= 0 ? "+" : "") + std::to_string(exp);
+    return s;
+  }
+  if (lf == 'x') {
+    if (prec >= 0) {
+      snprintf(buf, sizeof(buf), "%.*a", prec, v);
+    } else {
+      snprintf(buf, sizeof(buf), "%a", v);
+    }
+    std::string s = buf;
+    size_t p = s.find('p');
+    // glibc may round the mantissa up to 0x2.000p+E; Go renormalizes to 0x1.000p+(E+1).
+    size_t x = s.find("0x2");
+    if (x != std::string::npos && p != std::string::npos) {
+      s[x + 2] = '1';
+      int e = std::stoi(s.substr(p + 1)) + 1;
+      s = s.substr(0, p + 1) + (e >= 0 ? "+" : "-") + std::to_string(std::abs(e));
+      p = s.find('p');
+    }
+    if (p != std::string::npos && s.size() - (p + 2) < 2) s.insert(p + 2, "0");
+    if (upper) {
+      for (char& c : s) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+    }
+    return s;
+  }
   if (prec < 0) {
     // Shortest digits via to_chars(scientific), then Go's layout rules.
     auto r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
@@ -302,43 +343,62 @@ std::string FormatFloat(double v, char fmt, int prec) {
     }
     return s;
   }
+  if (lf == 'g' && prec == 0) prec = 1;
   char cfmt[16];
   snprintf(cfmt, sizeof(cfmt), "%%.%d%c", prec, fmt);
   snprintf(buf, sizeof(buf), cfmt, v);
   return std::string(buf);
 }
 
+// Go's fmt.fmtFloat: sign handling, the '#' flag, zero padding after the sign.
 void FmtFloat(std::string* out, double v, char verb, int prec, const Spec& f) {
   std::string num = FormatFloat(v, verb, prec);
-  bool has_sign = !num.empty() && (num[0] == '-' || num[0] == '+');
-  if (!has_sign) num.insert(0, "+");
-  if (num == "+Inf" || num == "-Inf" || num == "+NaN") {
-    if (num == "+NaN") num = f.plus ? "+NaN" : f.space ? " NaN" : "NaN";
-    if (num == "+Inf" && !f.plus) num = f.space ? " Inf" : "Inf";
+  if (num[0] != '-' && num[0] != '+') num.insert(0, "+");
+  if (f.space && num[0] == '+' && !f.plus) num[0] = ' ';
+  if (num[1] == 'I' || num[1] == 'N') {
+    if (num[1] == 'N' && !f.space && !f.plus) num.erase(0, 1);
     Spec g = f;
     g.zero = false;
     Pad(out, num, g);
     return;
   }
-  if (f.plus || num[0] != '+') {
-    // keep sign
-  } else if (f.space) {
-    num[0] = ' ';
-  } else {
-    num.erase(0, 1);
+  if (f.sharp && verb != 'b') {
+    int digits = 0;
+    if (verb == 'v' || verb == 'g' || verb == 'G' || verb == 'x') digits = prec < 0 ? 6 : prec;
+    std::string tail;
+    bool has_point = false, saw_nonzero = false;
+    for (size_t i = 1; i < num.size(); ++i) {
+      char c = num[i];
+      if (c == '.') {
+        has_point = true;
+        continue;
+      }
+      if (c == 'p' || c == 'P' || ((c == 'e' || c == 'E') && verb != 'x' && verb != 'X')) {
+        tail = num.substr(i);
+        num.resize(i);
+        break;
+      }
+      if (c != '0') saw_nonzero = true;
+      if (saw_nonzero) --digits;
+    }
+    if (!has_point) {
+      if (num.size() == 2 && num[1] == '0') --digits;
+      num.push_back('.');
+    }
+    while (digits-- > 0) num.push_back('0');
+    num += tail;
   }
-  if (f.zero && f.wid_present && !f.minus && f.wid > static_cast<int>(RuneCount(num))) {
-    bool sign = num[0] == '-' || num[0] == '+' || num[0] == ' ';
-    std::string s;
-    if (sign) s.push_back(num[0]);
-    s.append(f.wid - num.size(), '0');
-    s.append(sign ? num.substr(1) : num);
-    out->append(s);
+  if (f.plus || num[0] != '+') {
+    if (f.zero && f.wid_present && !f.minus && f.wid > static_cast<int>(num.size())) {
+      out->push_back(num[0]);
+      out->append(f.wid - num.size(), '0');
+      out->append(num, 1, std::string::npos);
+      return;
+    }
+    Pad(out, num, f);
     return;
   }
-  Spec g = f;
-  g.zero = false;
-  Pad(out, num, g);
+  Pad(out, std::string_view(num).substr(1), f);
 }
 
 void FmtString(std::string* out, std::string_view s, const Spec& f) {
@@ -394,37 +454,6 @@ void BadVerb(std::string* out, const Value& v, const Spec& f) {
   out->push_back(')');
 }
 
-// %x / %X of a float: Go's hexadecimal mantissa form, exponent with at least two digits.
-std::string HexFloat(double v, bool upper, const Spec& f) {
-  char buf[64];
-  if (f.prec_present) {
-    snprintf(buf, sizeof(buf), "%.*a", f.prec, v);
-  } else {
-    snprintf(buf, sizeof(buf), "%a", v);
-  }
-  std::string s = buf;
-  size_t p = s.find('p');
-  if (p != std::string::npos && p + 2 < s.size() + 1) {
-    std::string exp = s.substr(p + 2);
-    if (exp.size() < 2) s = s.substr(0, p + 2) + "0" + exp;
-  }
-  if (f.sharp && !f.prec_present) {
-    // %#x: Go pads to 6 "digits", counting the x of the 0x prefix.
-    size_t dot = s.find('.');
-    size_t pp = s.find('p');
-    size_t digits = dot == std::string::npos ? 1 : pp - dot;  // leading digit + fraction
-    if (dot == std::string::npos) {
-      s.insert(pp, ".");
-      ++pp;
-    }
-    if (digits < 5) s.insert(s.find('p'), 5 - digits, '0');  // Go counts the "x" too
-  }
-  if (upper) {
-    for (char& c : s) c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
-  }
-  return s;
-}
-
 void PrintScalar(std::string* out, const Value& v, const Spec& f) {
   uint32_t verb = f.verb;
   switch (v.kind()) {
@@ -446,6 +475,14 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
                          : static_cast<uint64_t>(v.int_value());
       switch (verb) {
         case 'v':
+          if (f.sharp_v && v.kind() == Value::Kind::kUint) {
+            Spec g = f;
+            g.sharp = true;
+            FmtInteger(out, u, false, 16, 'x', g, false);
+            return;
+          }
+          FmtInteger(out, u, neg, 10, verb, f, false);
+          return;
         case 'd':
           FmtInteger(out, u, neg, 10, verb, f, false);
           return;
@@ -477,15 +514,23 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
           return;
         }
         case 'U': {
-          char buf[32];
-          snprintf(buf, sizeof(buf), "U+%04llX", static_cast<unsigned long long>(u));
-          std::string s = buf;
-          if (f.sharp && u <= 0x10FFFF && IsPrintRune(static_cast<uint32_t>(u))) {
+          // Go's fmtUnicode: the two's complement for negatives, at least 4 (or precision)
+          // uppercase hex digits, padded with spaces only.
+          uint64_t uu = v.kind() == Value::Kind::kUint ? v.uint_value()
+                                                        : static_cast<uint64_t>(v.int_value());
+          int prec = f.prec_present && f.prec > 4 ? f.prec : 4;
+          char hex[32];
+          snprintf(hex, sizeof(hex), "%0*llX", prec, static_cast<unsigned long long>(uu));
+          std::string s = std::string("U+") + hex;
+          if (f.sharp && uu <= 0x10FFFF && IsPrintRune(static_cast<uint32_t>(uu))) {
             s += " '";
-            AppendRune(&s, static_cast<uint32_t>(u));
+            AppendRune(&s, static_cast<uint32_t>(uu));
             s += "'";
           }
-          Pad(out, s, f);
+          Spec g = f;
+          g.zero = false;
+          g.prec_present = false;
+          Pad(out, s, g);
           return;
         }
         case 'e':
@@ -518,12 +563,11 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
                    f.prec_present ? f.prec : 6, f);
           return;
         case 'x':
-        case 'X': {
-          std::string h = HexFloat(v.float_value(), verb == 'X', f);
-          if (f.plus && h[0] != '-') h.insert(0, "+");
-          Pad(out, h, f);
+        case 'X':
+        case 'b':
+          FmtFloat(out, v.float_value(), static_cast<char>(verb), f.prec_present ? f.prec : -1,
+                   f);
           return;
-        }
         default:
           BadVerb(out, v, f);
           return;
@@ -531,11 +575,22 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
     case Value::Kind::kString:
       switch (verb) {
         case 'v':
+          if (f.sharp_v) {
+            std::string t;
+            FmtString(&t, v.string_value(), Spec{.prec_present = f.prec_present, .prec = f.prec});
+            Pad(out, GoQuote(t), f);
+            return;
+          }
+          FmtString(out, v.string_value(), f);
+          return;
         case 's':
           FmtString(out, v.string_value(), f);
           return;
         case 'q': {
-          std::string_view s = v.string_value();
+          std::string truncated;
+          FmtString(&truncated, v.string_value(),
+                    Spec{.prec_present = f.prec_present, .prec = f.prec});
+          std::string_view s = truncated;
           if (f.sharp && CanBackquote(s)) {
             Pad(out, "`" + std::string(s) + "`", f);
           } else {
@@ -570,35 +625,45 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
 
 void PrintValue(std::string* out, const Value& v, const Spec& f, int depth) {
   if (f.verb == 'T' && depth == 0) {
-    Pad(out, v.IsNilOrInvalid() ? "<nil>" : v.GoTypeName(false), f);
+    if (v.IsNilOrInvalid()) {
+      Pad(out, "<nil>", f);
+    } else {
+      FmtString(out, v.GoTypeName(false), f);
+    }
     return;
   }
   switch (v.kind()) {
     case Value::Kind::kInvalid:
     case Value::Kind::kNil:
-      if (depth == 0 && f.verb != 'v') {
-        BadVerb(out, v, f);
+      if (depth == 0) {
+        if (f.verb == 'v') {
+          Pad(out, "<nil>", f);
+        } else {
+          BadVerb(out, v, f);
+        }
       } else {
-        Pad(out, "<nil>", f);
+        out->append(f.sharp_v ? "interface {}(nil)" : "<nil>");  // Go does not pad these
       }
       return;
     case Value::Kind::kList: {
-      out->push_back('[');
       const ValueList& l = v.list();
+      if (f.sharp_v) out->append(v.GoTypeName(false));
+      out->push_back(f.sharp_v ? '{' : '[');
       for (size_t i = 0; i < l.size(); ++i) {
-        if (i > 0) out->push_back(' ');
+        if (i > 0) out->append(f.sharp_v ? ", " : " ");
         PrintValue(out, l[i], f, depth + 1);
       }
-      out->push_back(']');
+      out->push_back(f.sharp_v ? '}' : ']');
       return;
     }
     case Value::Kind::kMap: {
       const MapData& m = v.map_data();
       if (m.is_struct) {
+        if (f.sharp_v) out->append(v.GoTypeName(false));
         out->push_back('{');
         for (size_t i = 0; i < m.entries.size(); ++i) {
-          if (i > 0) out->push_back(' ');
-          if (f.plus_v) {
+          if (i > 0) out->append(f.sharp_v ? ", " : " ");
+          if (f.plus_v || f.sharp_v) {
             out->append(m.entries[i].first);
             out->push_back(':');
           }
@@ -607,14 +672,19 @@ void PrintValue(std::string* out, const Value& v, const Spec& f, int depth) {
         out->push_back('}');
         return;
       }
-      out->append("map[");
+      if (f.sharp_v) {
+        out->append(v.GoTypeName(false));
+        out->push_back('{');
+      } else {
+        out->append("map[");
+      }
       for (size_t i = 0; i < m.entries.size(); ++i) {
-        if (i > 0) out->push_back(' ');
+        if (i > 0) out->append(f.sharp_v ? ", " : " ");
         PrintValue(out, Value(m.entries[i].first), f, depth + 1);
         out->push_back(':');
         PrintValue(out, m.entries[i].second, f, depth + 1);
       }
-      out->push_back(']');
+      out->push_back(f.sharp_v ? '}' : ']');
       return;
     }
     default:
@@ -768,7 +838,8 @@ std::string GoSprintf(std::string_view format, std::span<const Value> args) {
         f.plus_v = true;
       }
       if (f.sharp) {
-        f.sharp = false;  // %#v (Go syntax) is not supported; prints as %v
+        f.sharp = false;
+        f.sharp_v = true;
       }
     }
     f.verb = verb;

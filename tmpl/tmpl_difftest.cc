@@ -115,6 +115,9 @@ class Gen {
   explicit Gen(uint32_t seed) : rng_(seed) {}
 
   std::string Template() {
+    int mode = Pick(10);
+    if (mode < 3) return PrintfCase();
+    if (mode < 5) return SprigCase();
     std::string s;
     int n = 1 + Pick(4);
     for (int i = 0; i < n; ++i) s += Element(0);
@@ -122,6 +125,70 @@ class Gen {
   }
 
  private:
+  // A printf with random flags, width, precision and verbs over a pool of typed values.
+  std::string PrintfCase() {
+    static const char* const kVerbs[] = {"v", "v", "d", "s", "q", "x", "X", "o", "b", "c",
+                                        "U", "e", "E", "f", "F", "g", "G", "t", "T", "%", "z"};
+    static const char* const kFlags[] = {"", "", "", "-", "+", "#", "0", " ", "-0", "+0", "# "};
+    static const char* const kArgs[] = {
+        ".n", ".neg", ".z", ".f", ".g", ".a", ".s", ".t", ".u", ".nil", ".missing", ".list",
+        ".nums", ".m", ".st", ".mixed", ".empty", "1", "-1", "0", "255", "65", "1.5", "-0.25",
+        "1e-7", "123456789.0", "\"x\"", "\"héllo\"", "\"a\\tb\"", "true", "'a'", "0x1F",
+        "1e100", "100000.0", "0.000123", "3.0"};
+    std::string fmt;
+    int nverbs = 1 + Pick(3);
+    for (int i = 0; i < nverbs; ++i) {
+      if (Pick(3) == 0) fmt += "[";
+      fmt += "%";
+      fmt += One(kFlags);
+      if (Pick(3) == 0) fmt += std::to_string(Pick(12));
+      if (Pick(4) == 0) fmt += "." + std::to_string(Pick(6));
+      fmt += One(kVerbs);
+      if (Pick(3) == 0) fmt += "]";
+    }
+    int nargs = nverbs + (Pick(6) == 0 ? 1 : 0) - (Pick(8) == 0 ? 1 : 0);
+    std::string s = "{{printf \"" + fmt + "\"";
+    for (int i = 0; i < nargs; ++i) s += std::string(" ") + One(kArgs);
+    return s + "}}";
+  }
+
+  // Sprig calls with (mostly) the right arity over the shared data.
+  std::string SprigCase() {
+    static const char* const kCalls[] = {
+        "default \"d\" X", "empty X", "coalesce X Y", "ternary X Y .t", "join \",\" X",
+        "splitList \",\" S", "replace \"a\" \"b\" S", "trim S", "trimAll \"a\" S",
+        "trimPrefix \"al\" S", "trimSuffix \"ha\" S", "upper S", "lower S", "title S",
+        "contains \"a\" S", "hasPrefix \"a\" S", "hasSuffix \"a\" S", "quote X Y",
+        "squote X", "indent 2 S", "nindent 2 S", "list X Y", "dict \"k\" X", "toString X",
+        "add X Y", "sub X Y", "mul X Y", "div X 3", "mod X 3", "atoi S", "int X", "b64enc S",
+        "sha256sum S", "toJson X", "first X", "last X", "until 3", "keys .m | sortAlpha",
+        "hasKey .m S", "get .m S", "cat X Y", "repeat 2 S", "nospace S", "add1 X",
+        "regexMatch \"^a\" S", "regexReplaceAll \"a\" S \"<$0>\"", "split \"l\" S",
+        "basename S", "inc X", "dec X", "SystemdEscape S", "SystemdEscapePath S",
+        "UniqueField \",\" 0 S"};
+    static const char* const kX[] = {".n", ".a", ".s", ".z", ".f", ".nil", ".missing", ".list",
+                                    ".nums", ".m", ".st", ".t", "1", "\"7\"", "2.5", "nil",
+                                    ".mixed", ".empty", "(list 1 2)"};
+    static const char* const kS[] = {".a", ".s", "\"alpha,beta\"", "\"a b\\nc\"",
+                                    "\"/dev/sda\"", ".st.Name", ".m.k1", ".n", ".missing",
+                                    "\"k1\"", "\" pad \""};
+    std::string call = One(kCalls);
+    std::string out;
+    for (size_t i = 0; i < call.size(); ++i) {
+      if (call[i] == 'X' || call[i] == 'Y') {
+        out += One(kX);
+      } else if (call[i] == 'S') {
+        out += One(kS);
+      } else {
+        out += call[i];
+      }
+    }
+    std::string s = "{{" + out + "}}";
+    if (Pick(4) == 0) s = "{{" + out + " | print}}";
+    if (Pick(5) == 0) s = "{{range " + out + "}}[{{.}}]{{end}}";
+    return s;
+  }
+
   int Pick(int n) { return std::uniform_int_distribution<int>(0, n - 1)(rng_); }
   template <size_t N>
   const char* One(const char* const (&arr)[N]) {

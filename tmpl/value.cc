@@ -130,7 +130,7 @@ std::string Value::GoTypeName(bool want_static) const {
     case Kind::kInt:
       return int64_ ? "int64" : "int";
     case Kind::kUint:
-      return "uint";
+      return int64_ ? "uint8" : "uint";
     case Kind::kFloat:
       return "float64";
     case Kind::kString:

@@ -114,6 +114,12 @@ class Value {
     v.u_.u = u;
     return v;
   }
+  // Go's uint8 (a byte, what `index` of a string yields).
+  static Value Uint8(uint8_t u) {
+    Value v = Uint(u);
+    v.int64_ = true;  // for kUint the flag marks uint8
+    return v;
+  }
   // []string: elements are unboxed strings.
   static Value StringList(std::vector<std::string> items);
   // A map from a sorted or unsorted list of pairs (later duplicates win).
@@ -127,7 +133,7 @@ class Value {
   bool IsValid() const { return kind_ != Kind::kInvalid; }
   bool IsNilOrInvalid() const { return kind_ == Kind::kInvalid || kind_ == Kind::kNil; }
   bool boxed() const { return boxed_; }
-  bool is_int64() const { return int64_; }
+  bool is_int64() const { return int64_; }  // kInt: int64; kUint: uint8
   bool is_struct() const { return kind_ == Kind::kMap && map_data().is_struct; }
   bool is_string_list() const { return kind_ == Kind::kList && typed_list_; }
 
