@@ -1148,7 +1148,24 @@ class Parser {
     const std::string& text = t.val;
     if (t.typ == Item::kCharConstant) {
       std::string s;
-      if (!Unquote(text, &s)) return Errorf("malformed character constant: " + text);
+      if (!Unquote(text, &s)) {
+        // strconv.UnquoteChar on the first character: a bad or missing one is "invalid
+        // syntax", a valid one followed by more is "malformed character constant".
+        std::string_view inner = std::string_view(text).substr(1);
+        size_t len = 0;
+        if (!inner.empty() && inner[0] == '\\' && inner.size() > 1) {
+          char e = inner[1];
+          len = e == 'x' ? 4 : e == 'u' ? 6 : e == 'U' ? 10 : (e >= '0' && e <= '7') ? 4 : 2;
+        } else if (!inner.empty() && inner[0] != '\'' && inner[0] != '\\') {
+          DecodeRune(inner, 0, &len);
+        }
+        std::string one;
+        if (len == 0 || len > inner.size() ||
+            !Unquote("'" + std::string(inner.substr(0, len)) + "'", &one)) {
+          return Errorf("invalid syntax");
+        }
+        return Errorf("malformed character constant: " + text);
+      }
       size_t sz;
       uint32_t r = DecodeRune(s, 0, &sz);
       n->is_int = n->is_uint = n->is_float = true;
