@@ -741,11 +741,59 @@ std::string GoSprintln(std::span<const Value> args) {
   return out;
 }
 
+namespace {
+
+bool TooLarge(int64_t x) { return x > 1000000 || x < -1000000; }
+
+// fmt's parsenum: digits at s[i..end).
+bool ParseNum(std::string_view s, size_t* i, size_t end, int* num) {
+  *num = 0;
+  bool isnum = false;
+  if (*i >= end) return false;
+  while (*i < end && s[*i] >= '0' && s[*i] <= '9') {
+    if (TooLarge(*num)) {
+      *i = end;
+      *num = 0;
+      return false;
+    }
+    *num = *num * 10 + (s[*i] - '0');
+    isnum = true;
+    ++*i;
+  }
+  return isnum;
+}
+
+// fmt's intFromArg (for '*').
+bool IntFromArg(std::span<const Value> args, size_t* argi, int* num) {
+  *num = 0;
+  if (*argi >= args.size()) return false;
+  const Value& a = args[*argi];
+  bool ok = false;
+  if (a.kind() == Value::Kind::kInt) {
+    *num = static_cast<int>(a.int_value());
+    ok = static_cast<int64_t>(*num) == a.int_value();
+  } else if (a.kind() == Value::Kind::kUint && a.uint_value() <= INT32_MAX) {
+    *num = static_cast<int>(a.uint_value());
+    ok = true;
+  }
+  ++*argi;
+  if (TooLarge(*num)) {
+    *num = 0;
+    ok = false;
+  }
+  return ok;
+}
+
+}  // namespace
+
+// A transcription of Go's fmt.(*pp).doPrintf control flow.
 std::string GoSprintf(std::string_view format, std::span<const Value> args) {
   std::string out;
   size_t argi = 0;
   size_t end = format.size();
+  bool reordered = false;
   for (size_t i = 0; i < end;) {
+    bool good_arg_num = true;
     size_t lasti = i;
     while (i < end && format[i] != '%') ++i;
     out.append(format.substr(lasti, i - lasti));
@@ -769,52 +817,88 @@ std::string GoSprintf(std::string_view format, std::span<const Value> args) {
         break;
       }
     }
+    // Explicit argument index "[n]".
+    auto arg_number = [&](size_t* pos, bool* found) {
+      *found = false;
+      if (*pos >= end || format[*pos] != '[') return;
+      reordered = true;
+      std::string_view rest = format.substr(*pos);
+      size_t wid = 1;
+      bool ok = false;
+      int index = 0;
+      if (rest.size() >= 3) {
+        for (size_t k = 1; k < rest.size(); ++k) {
+          if (rest[k] == ']') {
+            size_t ni = 1;
+            int n;
+            bool isnum = ParseNum(rest, &ni, k, &n);
+            wid = k + 1;
+            if (isnum && ni == k) {
+              ok = true;
+              index = n - 1;
+            }
+            break;
+          }
+        }
+      }
+      if (ok && index >= 0 && static_cast<size_t>(index) < args.size()) {
+        argi = index;
+        *pos += wid;
+        *found = true;
+        return;
+      }
+      good_arg_num = false;
+      *pos += wid;
+      *found = ok;
+    };
+    bool after_index;
+    arg_number(&i, &after_index);
     // Width.
     if (i < end && format[i] == '*') {
       ++i;
-      if (argi < args.size() && args[argi].kind() == Value::Kind::kInt) {
-        int64_t w = args[argi].int_value();
-        f.wid_present = true;
-        f.wid = static_cast<int>(w < 0 ? -w : w);
-        if (w < 0) {
-          f.minus = true;
-          f.zero = false;
-        }
-      } else {
-        out.append("%!(BADWIDTH)");
+      int w;
+      f.wid_present = IntFromArg(args, &argi, &w);
+      f.wid = w;
+      if (!f.wid_present) out.append("%!(BADWIDTH)");
+      if (f.wid < 0) {
+        f.wid = -f.wid;
+        f.minus = true;
+        f.zero = false;
       }
-      ++argi;
+      after_index = false;
     } else {
-      while (i < end && format[i] >= '0' && format[i] <= '9') {
-        f.wid = f.wid * 10 + (format[i] - '0');
-        f.wid_present = true;
-        ++i;
-      }
+      int w;
+      f.wid_present = ParseNum(format, &i, end, &w);
+      f.wid = w;
+      if (after_index && f.wid_present) good_arg_num = false;
     }
     // Precision.
-    if (i < end && format[i] == '.') {
+    if (i + 1 < end && format[i] == '.') {
       ++i;
-      f.prec_present = true;
+      if (after_index) good_arg_num = false;
+      arg_number(&i, &after_index);
       if (i < end && format[i] == '*') {
         ++i;
-        if (argi < args.size() && args[argi].kind() == Value::Kind::kInt) {
-          int64_t p = args[argi].int_value();
-          f.prec = static_cast<int>(p);
-          if (p < 0) {
-            f.prec = 0;
-            f.prec_present = false;
-          }
-        } else {
-          out.append("%!(BADPREC)");
+        int p;
+        f.prec_present = IntFromArg(args, &argi, &p);
+        f.prec = p;
+        if (f.prec < 0) {
+          f.prec = 0;
+          f.prec_present = false;
         }
-        ++argi;
+        if (!f.prec_present) out.append("%!(BADPREC)");
+        after_index = false;
       } else {
-        while (i < end && format[i] >= '0' && format[i] <= '9') {
-          f.prec = f.prec * 10 + (format[i] - '0');
-          ++i;
+        int p;
+        f.prec_present = ParseNum(format, &i, end, &p);
+        f.prec = p;
+        if (!f.prec_present) {
+          f.prec = 0;
+          f.prec_present = true;
         }
       }
     }
+    if (!after_index) arg_number(&i, &after_index);
     if (i >= end) {
       out.append("%!(NOVERB)");
       break;
@@ -826,6 +910,12 @@ std::string GoSprintf(std::string_view format, std::span<const Value> args) {
       out.push_back('%');
       continue;
     }
+    if (!good_arg_num) {
+      out.append("%!");
+      AppendRune(&out, verb);
+      out.append("(BADINDEX)");
+      continue;
+    }
     if (argi >= args.size()) {
       out.append("%!");
       AppendRune(&out, verb);
@@ -833,20 +923,15 @@ std::string GoSprintf(std::string_view format, std::span<const Value> args) {
       continue;
     }
     if (verb == 'v') {
-      if (f.plus) {
-        f.plus = false;
-        f.plus_v = true;
-      }
-      if (f.sharp) {
-        f.sharp = false;
-        f.sharp_v = true;
-      }
+      f.sharp_v = f.sharp;
+      f.sharp = false;
+      f.plus_v = f.plus;
+      f.plus = false;
     }
     f.verb = verb;
-    const Value& a = args[argi++];
-    PrintValue(&out, a, f, 0);
+    PrintValue(&out, args[argi++], f, 0);
   }
-  if (argi < args.size()) {
+  if (!reordered && argi < args.size()) {
     out.append("%!(EXTRA ");
     for (size_t k = argi; k < args.size(); ++k) {
       if (k > argi) out.append(", ");

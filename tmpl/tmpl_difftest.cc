@@ -141,8 +141,14 @@ class Gen {
       if (Pick(3) == 0) fmt += "[";
       fmt += "%";
       fmt += One(kFlags);
-      if (Pick(3) == 0) fmt += std::to_string(Pick(12));
-      if (Pick(4) == 0) fmt += "." + std::to_string(Pick(6));
+      if (Pick(12) == 0) fmt += "[" + std::to_string(Pick(4)) + "]";
+      if (Pick(10) == 0) {
+        fmt += "*";
+      } else if (Pick(3) == 0) {
+        fmt += std::to_string(Pick(12));
+      }
+      if (Pick(4) == 0) fmt += Pick(8) == 0 ? ".*" : "." + std::to_string(Pick(6));
+      if (Pick(16) == 0) fmt += "[" + std::to_string(Pick(4)) + "]";
       fmt += One(kVerbs);
       if (Pick(3) == 0) fmt += "]";
     }
