@@ -876,7 +876,18 @@ class Parser {
     return Status::OK();
   }
 
+  // Nesting guard: parentheses and control structures recurse; Go has no limit (its stacks
+  // grow), we stop at kMaxNesting to keep the C++ stack bounded.
+  struct DepthGuard {
+    explicit DepthGuard(int* d) : d(d) { ++*d; }
+    ~DepthGuard() { --*d; }
+    int* d;
+  };
+  static constexpr int kMaxNesting = 1000;
+
   Status Pipeline(const std::string& context, Item end, std::unique_ptr<Node>* out) {
+    DepthGuard guard(&depth_);
+    if (depth_ > kMaxNesting) return Errorf("template nesting too deep");
     Token t = PeekNonSpace();
     auto pipe = std::make_unique<Node>(NodeType::kPipe, t.pos);
     for (;;) {  // decls
@@ -956,6 +967,8 @@ class Parser {
   }
 
   Status Control(NodeType type, const std::string& context, std::unique_ptr<Node>* out) {
+    DepthGuard guard(&depth_);
+    if (depth_ > kMaxNesting) return Errorf("template nesting too deep");
     size_t nvars = vars_.size();
     std::unique_ptr<Node> pipe;
     Status st = Pipeline(context, Item::kRightDelim, &pipe);
@@ -1009,6 +1022,8 @@ class Parser {
   }
 
   Status BlockControl(std::unique_ptr<Node>* out) {
+    DepthGuard guard(&depth_);
+    if (depth_ > kMaxNesting) return Errorf("template nesting too deep");
     const std::string context = "block clause";
     Token t = NextNonSpace();
     std::string name;
@@ -1325,6 +1340,7 @@ class Parser {
   std::vector<std::string> vars_;
   int action_line_ = 0;
   int range_depth_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

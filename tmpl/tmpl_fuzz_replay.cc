@@ -57,7 +57,13 @@ int main(int argc, char** argv) {
       "{{/**/",   "{{(((((",      "{{)))}}",    "{{$",       "{{$x := }}",   "{{.}}",
       "{{'\\",    "{{\"\\",       "{{`",        "{{0x}}",    "{{1e}}",       "{{1_}}",
       "{{range}}", "{{end}}{{end}}", "{{if 1}}{{else if}}{{end}}", "{{define}}",
-      std::string(200, '('),      std::string("{{") + std::string(300, '(') + "1" +
+      std::string(200, '('),
+      std::string("{{") + std::string(100000, '(') + "1}}",
+      [] {
+        std::string s;
+        for (int i = 0; i < 200000; ++i) s += "{{if 1}}";
+        return s;
+      }(),      std::string("{{") + std::string(300, '(') + "1" +
                                       std::string(300, ')') + "}}",
       "{{range .l}}{{break}}{{continue}}{{end}}", "{{printf \"%*.*[3]d\" 1 2 3}}",
       std::string("{{\xff\xfe}}"), std::string("{{.\xc3}}"), std::string("a\0b{{.a}}", 9),
