@@ -2,11 +2,14 @@
 // context-free helpers, with the Go signatures that drive text/template's argument checks.
 //
 // Differences from Sprig (see docs/templates.md): regular expressions use POSIX ERE with RE2's
-// \d \w \s shorthands translated (leftmost-longest instead of leftmost-first matching); upper,
-// lower and title change ASCII letters only; `now` returns Unix seconds (an int64), not a
+// \d \w \s shorthands translated (leftmost-longest instead of leftmost-first matching); case
+// mapping uses glibc's C.UTF-8 tables; `now` returns Unix seconds (an int64), not a
 // time.Time, so {{now}} prints differently, while `date FORMAT now` works.
 #include <openssl/sha.h>
 #include <regex.h>
+
+#include <locale.h>
+#include <wctype.h>
 
 #include <algorithm>
 #include <cstring>
@@ -633,6 +636,53 @@ std::string UniqueField(std::string_view sep, int64_t index, std::string_view in
 
 Value Str(std::string s) { return Value(std::move(s)); }
 
+// Unicode simple case mapping through glibc's C.UTF-8 tables (ASCII only if that locale is
+// missing). Go's unicode.ToUpper/ToLower are the reference.
+locale_t Utf8Locale() {
+  static locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
+  return loc;
+}
+
+uint32_t ToUpperRune(uint32_t r) {
+  if (r < 0x80) return (r >= 'a' && r <= 'z') ? r - 32 : r;
+  locale_t loc = Utf8Locale();
+  return loc != static_cast<locale_t>(0) ? static_cast<uint32_t>(towupper_l(r, loc)) : r;
+}
+
+// unicode.ToTitle: the title-case digraphs differ from upper case.
+uint32_t ToTitleRune(uint32_t r) {
+  if (r >= 0x1C4 && r <= 0x1C6) return 0x1C5;
+  if (r >= 0x1C7 && r <= 0x1C9) return 0x1C8;
+  if (r >= 0x1CA && r <= 0x1CC) return 0x1CB;
+  if (r >= 0x1F1 && r <= 0x1F3) return 0x1F2;
+  return ToUpperRune(r);
+}
+
+uint32_t ToLowerRune(uint32_t r) {
+  if (r < 0x80) return (r >= 'A' && r <= 'Z') ? r + 32 : r;
+  locale_t loc = Utf8Locale();
+  return loc != static_cast<locale_t>(0) ? static_cast<uint32_t>(towlower_l(r, loc)) : r;
+}
+
+// strings.ToUpper / ToLower: invalid UTF-8 bytes become U+FFFD, as Go's strings.Map does.
+std::string MapRunes(std::string_view in, bool upper) {
+  std::string s;
+  s.reserve(in.size());
+  bool ascii = true;
+  for (unsigned char c : in) ascii = ascii && c < 0x80;
+  for (size_t i = 0; i < in.size();) {
+    size_t sz;
+    uint32_t r = DecodeRune(in, i, &sz);
+    if (ascii) {
+      s.push_back(static_cast<char>(upper ? ToUpperRune(r) : ToLowerRune(r)));
+    } else {
+      AppendRune(&s, upper ? ToUpperRune(r) : ToLowerRune(r));
+    }
+    i += sz;
+  }
+  return s;
+}
+
 }  // namespace
 
 void AddSprigFuncs(FuncMap* fm) {
@@ -689,33 +739,27 @@ void AddSprigFuncs(FuncMap* fm) {
     return Str(std::string(s));
   });
   add("upper", {A::kString}, false, [](Args a) -> Result<Value> {
-    std::string s = a[0].string_value();
-    for (char& c : s) {
-      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-    }
-    return Str(std::move(s));
+    return Str(MapRunes(a[0].string_value(), true));
   });
   add("lower", {A::kString}, false, [](Args a) -> Result<Value> {
-    std::string s = a[0].string_value();
-    for (char& c : s) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    }
-    return Str(std::move(s));
+    return Str(MapRunes(a[0].string_value(), false));
   });
   add("title", {A::kString}, false, [](Args a) -> Result<Value> {
-    // strings.Title: upper-case letters that follow a separator.
-    std::string s = a[0].string_value();
+    // strings.Title: upper-case letters that follow a separator (space, or ASCII that is not
+    // a letter, digit or '_').
+    const std::string& in = a[0].string_value();
+    std::string s;
     bool prev_sep = true;
-    for (size_t i = 0; i < s.size();) {
+    for (size_t i = 0; i < in.size();) {
       size_t sz;
-      uint32_t r = DecodeRune(s, i, &sz);
+      uint32_t r = DecodeRune(in, i, &sz);
       bool sep;
       if (r < 0x80) {
         sep = !(isalnum(static_cast<int>(r)) || r == '_');
       } else {
         sep = IsGoSpace(r);
       }
-      if (prev_sep && r >= 'a' && r <= 'z') s[i] = static_cast<char>(r - 32);
+      AppendRune(&s, prev_sep ? ToTitleRune(r) : r);  // strings.Map: bad bytes -> U+FFFD
       prev_sep = sep;
       i += sz;
     }
