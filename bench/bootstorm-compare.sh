@@ -210,7 +210,10 @@ start_nginx() {  # PORT RUNDIR WORKERS
 STORMWULFD_NOTE=""
 STORE=$DATA/swstore
 prepare_store() {
-  [[ -f $STORE/.bootstorm-imported ]] && return 0
+  # Re-import whenever swctl was rebuilt (the store format may have changed with it).
+  local stamp
+  stamp="$(readlink -f "$SWCTL") $(stat -c %Y "$SWCTL")"
+  [[ -f $STORE/.bootstorm-imported && $(cat "$STORE/.bootstorm-imported") == "$stamp" ]] && return 0
   python3 - "$DATA/macs.txt" "$DATA/nodes.conf" "$IMG" <<'PY'
 import sys
 macs, out, img = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -234,7 +237,7 @@ PY
       --overlay-dir "$SRC/overlays" >> "$DATA/swctl.log" 2>&1 ||
       log "swctl overlay build failed (see $DATA/swctl.log); stormwulfd nodes get no overlays"
   fi
-  touch "$STORE/.bootstorm-imported"
+  echo "$stamp" > "$STORE/.bootstorm-imported"
 }
 
 stormwulfd_ready() {
