@@ -1,5 +1,8 @@
 // tmpl/fmt.cc: Go's fmt formatting of template values (%v and the printf verbs), strconv.Quote,
 // and the escapers of text/template (html, js, urlquery).
+#include <locale.h>
+#include <wctype.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -53,23 +56,28 @@ void AppendRune(std::string* out, uint32_t r) {
   }
 }
 
-// Approximation of unicode.IsPrint: ASCII printable, and non-ASCII except controls, surrogates,
-// the C1 block, unassigned-ish specials and non-space separators (documented difference).
+// unicode.IsPrint: letters, marks, numbers, punctuation, symbols and the ASCII space. Format
+// (Cf), private-use (Co) and non-ASCII space (Zs) characters are excluded explicitly; for the
+// rest glibc's C.UTF-8 iswgraph decides (it knows which code points are assigned; its Unicode
+// version may be newer than Go 1.19's 13.0).
 bool IsPrintRune(uint32_t r) {
-  if (r < 0x20 || r == 0x7F) return false;
-  if (r < 0x7F) return true;
-  if (r >= 0x80 && r <= 0xA0) return false;  // C1 controls and NBSP
-  if (r == 0xAD) return false;               // soft hyphen (Cf)
-  if (r >= 0xD800 && r < 0xE000) return false;
-  if (r >= 0x2000 && r <= 0x200F) return false;  // spaces and format characters
-  if (r >= 0x2028 && r <= 0x202F) return false;
-  if (r >= 0x205F && r <= 0x206F) return false;
-  if (r == 0x3000 || r == 0xFEFF) return false;
-  if (r >= 0xFFF9 && r <= 0xFFFB) return false;
-  if (r == 0xFFFE || r == 0xFFFF) return false;
-  if (r >= 0xE000 && r <= 0xF8FF) return false;  // private use
-  if (r > 0x10FFFF) return false;
-  return true;
+  if (r < 0x80) return r >= 0x20 && r < 0x7F;
+  if (r < 0xA0 || r > 0x10FFFF || (r >= 0xD800 && r < 0xE000)) return false;
+  static const uint32_t kExcluded[][2] = {
+      {0xA0, 0xA0},       {0xAD, 0xAD},       {0x600, 0x605},     {0x61C, 0x61C},
+      {0x6DD, 0x6DD},     {0x70F, 0x70F},     {0x8E2, 0x8E2},     {0x1680, 0x1680},
+      {0x180E, 0x180E},   {0x2000, 0x200F},   {0x2028, 0x202F},   {0x205F, 0x2064},
+      {0x2066, 0x206F},   {0x3000, 0x3000},   {0xE000, 0xF8FF},   {0xFEFF, 0xFEFF},
+      {0xFFF9, 0xFFFB},   {0x110BD, 0x110BD}, {0x110CD, 0x110CD}, {0x13430, 0x13438},
+      {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001}, {0xE0020, 0xE007F},
+      {0xF0000, 0x10FFFF},
+  };
+  for (const auto& range : kExcluded) {
+    if (r >= range[0] && r <= range[1]) return false;
+  }
+  static locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
+  if (loc != static_cast<locale_t>(0)) return iswgraph_l(static_cast<wint_t>(r), loc) != 0;
+  return r != 0xFFFE && r != 0xFFFF;
 }
 
 namespace {

@@ -3,6 +3,9 @@
 // The lexer produces the whole token vector up front (Go runs it as a goroutine; the order of
 // tokens and the error token are the same). The parser keeps Go's 3-token lookahead buffer so
 // that "the current line" used in parse errors is the line of the furthest token read, as in Go.
+#include <locale.h>
+#include <wctype.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -74,19 +77,20 @@ bool IsAlnum(int c) {
   return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-// Approximation of unicode.IsLetter || unicode.IsDigit for non-ASCII runes: everything except
-// the common symbol and punctuation blocks (documented in docs/templates.md).
+// unicode.IsLetter || unicode.IsDigit for non-ASCII runes, through glibc's C.UTF-8 tables
+// (alnum); without that locale, everything outside the common symbol blocks counts as a letter.
 bool IsLetterRune(uint32_t r) {
   if (r < 0x80) return IsAlnum(static_cast<int>(r));
+  if (r > 0x10FFFF || (r >= 0xD800 && r < 0xE000) || r == 0xFFFD) return false;
+  static locale_t loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
+  if (loc != static_cast<locale_t>(0)) return iswalnum_l(static_cast<wint_t>(r), loc) != 0;
   if (r <= 0xBF) return r == 0xAA || r == 0xB5 || r == 0xBA;
   if (r == 0xD7 || r == 0xF7) return false;
-  if (r >= 0x2000 && r <= 0x2BFF) return false;  // punctuation, symbols, arrows, math, boxes
-  if (r >= 0x3000 && r <= 0x303F) return false;  // CJK punctuation
-  if (r >= 0xE000 && r <= 0xF8FF) return false;  // private use
-  if (r >= 0xFE00 && r <= 0xFE0F) return false;  // variation selectors
-  if (r >= 0xFFF0 && r <= 0xFFFF) return false;
-  if (r >= 0x1F000 && r <= 0x1FAFF) return false;  // emoji and pictographs
-  return r != 0xFFFD;
+  if (r >= 0x2000 && r <= 0x2BFF) return false;
+  if (r >= 0x3000 && r <= 0x303F) return false;
+  if (r >= 0xE000 && r <= 0xF8FF) return false;
+  if (r >= 0x1F000 && r <= 0x1FAFF) return false;
+  return true;
 }
 
 // %#U of a rune: "U+0023 '#'".
