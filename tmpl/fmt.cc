@@ -528,8 +528,10 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
                                                         : static_cast<uint64_t>(v.int_value());
           int prec = f.prec_present && f.prec > 4 ? f.prec : 4;
           char hex[32];
-          snprintf(hex, sizeof(hex), "%0*llX", prec, static_cast<unsigned long long>(uu));
-          std::string s = std::string("U+") + hex;
+          snprintf(hex, sizeof(hex), "%llX", static_cast<unsigned long long>(uu));
+          std::string digits = hex;
+          if (static_cast<int>(digits.size()) < prec) digits.insert(0, prec - digits.size(), '0');
+          std::string s = "U+" + digits;
           if (f.sharp && uu <= 0x10FFFF && IsPrintRune(static_cast<uint32_t>(uu))) {
             s += " '";
             AppendRune(&s, static_cast<uint32_t>(uu));

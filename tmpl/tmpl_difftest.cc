@@ -270,6 +270,7 @@ class Gen {
     return s;
   }
   std::string Element(int depth) {
+    if (depth <= 1 && Pick(6) == 0) return Structured(depth);
     int k = Pick(depth > 1 ? 3 : 9);
     switch (k) {
       case 0:
@@ -299,6 +300,32 @@ class Gen {
         return "{{" + Pipeline(0) + "}}";
     }
   }
+  // Mostly valid, Warewulf-like constructs over the shared data.
+  std::string Structured(int depth) {
+    switch (Pick(8)) {
+      case 0:
+        return "{{define \"T" + std::to_string(depth) + "\"}}" + Body(depth + 1) +
+               "{{end}}{{template \"T" + std::to_string(depth) + "\" " + Field() + "}}";
+      case 1:
+        return "{{block \"B" + std::to_string(depth) + "\" " + Field() + "}}" + Body(depth + 1) +
+               "{{end}}";
+      case 2:
+        return "{{if " + Pipeline(1) + "}}a{{else if " + Pipeline(1) + "}}b{{else}}c{{end}}";
+      case 3:
+        return "{{with " + Field() + "}}" + Body(depth + 1) + "{{else}}" + Body(depth + 1) +
+               "{{end}}";
+      case 4:
+        return "{{range $n := .nodes}}{{$n.Id}} {{$n.Ip}}{{if $n.On}} on{{end}} {{$.a}}\n{{end}}";
+      case 5:
+        return "{{$x := " + Operand(1) + "}}{{range .nums}}{{$x = .}}{{end}}{{$x}}";
+      case 6:
+        return "{{range $k, $v := " + Field() + "}}{{$k}}={{$v}}{{if eq (print $k) \"1\"}}" +
+               "{{continue}}{{end}};{{end}}";
+      default:
+        return "{{printf \"%s-%v\" (print " + Field() + ") " + Field() + "}}";
+    }
+  }
+
   std::string Body(int depth) {
     std::string s;
     int n = Pick(3);
