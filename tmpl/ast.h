@@ -46,6 +46,8 @@ struct Node {
                                              // template name
   std::string quoted;                        // String: the quoted source text
   std::vector<std::string> ident;            // Field (without dots) / Variable / Chain fields
+  // One lookup hint per ident (see Value::Find); allocated by the parser for field-bearing nodes.
+  std::unique_ptr<std::atomic<uint32_t>[]> hints;
   std::vector<std::unique_ptr<Node>> nodes;  // List children, Command args, Pipe commands
   std::vector<std::unique_ptr<Node>> decl;   // Pipe: declared variables
   bool is_assign = false;                    // Pipe: `=` rather than `:=`

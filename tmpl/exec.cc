@@ -96,6 +96,7 @@ class Exec {
       : set_(set), tree_(tree), out_(out) {}
 
   Status Run(const Value& data_in) {
+    vars_.reserve(16);
     // Go's reflect.ValueOf(data): an interface holding nil becomes the invalid value.
     Value data = data_in.Unboxed();
     vars_.push_back(Var{&kDollar, data});
@@ -393,21 +394,24 @@ class Exec {
     return EvalFieldChain(dot, value, var, var->ident, 1, args, final, out);
   }
 
-  Status EvalFieldChain(const Value& /*dot*/, Value receiver, const Node* /*node*/,
+  Status EvalFieldChain(const Value& /*dot*/, Value receiver, const Node* node,
                         const std::vector<std::string>& ident, size_t from,
                         const std::vector<std::unique_ptr<Node>>* args, const Value* final,
                         Value* out) {
     size_t n = ident.size();
+    std::atomic<uint32_t>* hints = node->hints.get();
     for (size_t i = from; i + 1 < n; ++i) {
       Value next;
-      SW_RETURN_IF_ERROR(EvalField(ident[i], nullptr, nullptr, receiver, &next));
+      SW_RETURN_IF_ERROR(EvalField(ident[i], hints ? &hints[i] : nullptr, nullptr, nullptr,
+                                   receiver, &next));
       receiver = std::move(next);
     }
-    return EvalField(ident[n - 1], args, final, receiver, out);
+    return EvalField(ident[n - 1], hints ? &hints[n - 1] : nullptr, args, final, receiver, out);
   }
 
-  Status EvalField(const std::string& name, const std::vector<std::unique_ptr<Node>>* args,
-                   const Value* final, const Value& receiver, Value* out) {
+  Status EvalField(const std::string& name, std::atomic<uint32_t>* hint,
+                   const std::vector<std::unique_ptr<Node>>* args, const Value* final,
+                   const Value& receiver, Value* out) {
     if (!receiver.IsValid()) {
       *out = Value();
       return Status::OK();
@@ -417,7 +421,7 @@ class Exec {
     }
     bool has_args = (args != nullptr && args->size() > 1) || final != nullptr;
     if (receiver.kind() == Value::Kind::kMap) {
-      const Value* f = receiver.Find(name);
+      const Value* f = hint != nullptr ? receiver.Find(name, hint) : receiver.Find(name);
       if (receiver.is_struct()) {
         if (f != nullptr) {
           if (has_args) return Errorf(name + " has arguments but cannot be invoked as function");
@@ -473,7 +477,16 @@ class Exec {
       *out = std::move(v);
       return Status::OK();
     }
-    std::vector<Value> argv(num_in);
+    // Up to 4 arguments live on the stack (the common case); more go to the heap.
+    Value small[4];
+    std::vector<Value> big;
+    std::span<Value> argv;
+    if (num_in <= 4) {
+      argv = std::span<Value>(small, num_in);
+    } else {
+      big.resize(num_in);
+      argv = std::span<Value>(big);
+    }
     size_t i = 0;
     for (; i < num_fixed && i < nargs; ++i) {
       SW_RETURN_IF_ERROR(EvalArg(dot, sig.params[i], (*args)[i + 1].get(), &argv[i]));
@@ -489,9 +502,8 @@ class Exec {
       if (sig.variadic && num_in - 1 < num_fixed) t = sig.params[num_in - 1];
       SW_RETURN_IF_ERROR(ValidateType(*final, t, &argv[i]));
     }
-    Result<Value> r = ident->func != nullptr
-                          ? ident->func->impl(std::span<Value>(argv))
-                          : CallBuiltin(ident->builtin, std::span<Value>(argv));
+    Result<Value> r = ident->func != nullptr ? ident->func->impl(argv)
+                                             : CallBuiltin(ident->builtin, argv);
     if (!r.ok()) {
       At(node);
       return Errorf("error calling " + name + ": " + std::string(r.status().message()));

@@ -733,7 +733,22 @@ class Parser {
     return Status::OK();
   }
 
+  static void AllocHints(Node* n) {
+    if (n == nullptr) return;
+    if (!n->ident.empty() && (n->type == NodeType::kField || n->type == NodeType::kVariable ||
+                              n->type == NodeType::kChain)) {
+      n->hints = std::make_unique<std::atomic<uint32_t>[]>(n->ident.size());
+      for (size_t i = 0; i < n->ident.size(); ++i) n->hints[i].store(0);
+    }
+    for (auto& c : n->nodes) AllocHints(c.get());
+    for (auto& c : n->decl) AllocHints(c.get());
+    AllocHints(n->pipe.get());
+    AllocHints(n->list.get());
+    AllocHints(n->else_list.get());
+  }
+
   Status Add(const std::string& name, std::unique_ptr<Node> root) {
+    AllocHints(root.get());
     auto it = set_->trees.find(name);
     if (it == set_->trees.end() || IsEmptyTree(it->second->root.get())) {
       auto tree = std::make_unique<Tree>();

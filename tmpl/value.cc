@@ -1,9 +1,13 @@
 // tmpl/value.cc: Value construction, lookup and Go type names.
 #include <algorithm>
+#include <cstddef>
 
 #include "tmpl/value.h"
 
 namespace sw::tmpl {
+namespace {
+using Entry = std::pair<std::string, Value>;
+}  // namespace
 
 Value::Value(std::string s) : kind_(Kind::kString) {
   ptr_ = std::make_shared<const std::string>(std::move(s));
@@ -82,6 +86,22 @@ const Value* Value::Find(std::string_view key) const {
                              [](const auto& e, std::string_view k) { return e.first < k; });
   if (it != m.entries.end() && it->first == key) return &it->second;
   return nullptr;
+}
+
+const Value* Value::Find(std::string_view key, std::atomic<uint32_t>* hint) const {
+  const auto& e = map_data().entries;
+  uint32_t h = hint->load(std::memory_order_relaxed);
+  if (h < e.size() && e[h].first == key) return &e[h].second;
+  const Value* r = Find(key);
+  if (r != nullptr) {
+    // entries[i].second lives inside entries[i]; recover i from the pair's address.
+    size_t i = static_cast<size_t>(
+        reinterpret_cast<const std::pair<std::string, Value>*>(
+            reinterpret_cast<const char*>(r) - offsetof(Entry, second)) -
+        e.data());
+    hint->store(static_cast<uint32_t>(i), std::memory_order_relaxed);
+  }
+  return r;
 }
 
 void Value::MapSet(const std::string& key, Value v) const {

@@ -19,6 +19,7 @@
 // across threads for reading; reference counts are atomic.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -166,6 +167,9 @@ class Value {
 
   // Map/struct lookup. Returns nullptr when absent. REQUIRES: kind() == kMap.
   const Value* Find(std::string_view key) const;
+  // As Find, trying entry *hint first and storing the index found there (an inline cache for
+  // executors: sibling structs/maps usually have the same layout). Thread-safe (relaxed).
+  const Value* Find(std::string_view key, std::atomic<uint32_t>* hint) const;
   // Map: insert or replace keeping sort order; struct: replace or append. Shared (see above).
   void MapSet(const std::string& key, Value v) const;
   // Element i of a list, boxed unless this is a []string. REQUIRES: i < size.
