@@ -696,6 +696,113 @@ Result<std::string> Template::Render(const Value& data) const {
   return out;
 }
 
+namespace {
+
+// Conservative dependency analysis for Template::TopLevelFields.
+class FieldCollector {
+ public:
+
+  // root: whether dot is the top-level data while evaluating n.
+  void Walk(const Node* n, bool root) {
+    if (n == nullptr || escaped_) return;
+    switch (n->type) {
+      case NodeType::kList:
+        for (const auto& c : n->nodes) Walk(c.get(), root);
+        return;
+      case NodeType::kAction:
+        Pipe(n->pipe.get(), root);
+        return;
+      case NodeType::kIf:
+        Pipe(n->pipe.get(), root);
+        Walk(n->list.get(), root);
+        Walk(n->else_list.get(), root);
+        return;
+      case NodeType::kRange:
+      case NodeType::kWith:
+        Pipe(n->pipe.get(), root);
+        Walk(n->list.get(), false);  // dot is the element / the pipeline value
+        Walk(n->else_list.get(), root);
+        return;
+      case NodeType::kTemplate: {
+        if (n->pipe == nullptr) return;  // the callee gets no data
+        // The callee's dot (and $) is the pipeline value: if that can be the data itself, the
+        // data escapes; otherwise the callee only sees values of already-recorded fields.
+        const Node* p = n->pipe.get();
+        if (p->nodes.size() == 1 && p->nodes[0]->nodes.size() == 1) {
+          const Node* arg = p->nodes[0]->nodes[0].get();
+          if ((arg->type == NodeType::kDot && root) ||
+              (arg->type == NodeType::kVariable && arg->ident.size() == 1 &&
+               arg->ident[0] == "$")) {
+            escaped_ = true;
+            return;
+          }
+        }
+        Pipe(p, root);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  void Pipe(const Node* p, bool root) {
+    if (p == nullptr) return;
+    for (const auto& cmd : p->nodes) {
+      for (const auto& arg : cmd->nodes) Arg(arg.get(), root);
+    }
+  }
+
+  void Arg(const Node* a, bool root) {
+    switch (a->type) {
+      case NodeType::kField:
+        if (root) fields_.push_back(a->ident[0]);
+        return;
+      case NodeType::kVariable:
+        if (a->ident[0] == "$") {
+          if (a->ident.size() == 1) {
+            escaped_ = true;
+          } else {
+            fields_.push_back(a->ident[1]);
+          }
+        }
+        return;
+      case NodeType::kDot:
+        if (root) escaped_ = true;
+        return;
+      case NodeType::kChain:
+        Arg(a->pipe.get(), root);
+        return;
+      case NodeType::kPipe:
+        Pipe(a, root);
+        return;
+      default:
+        return;
+    }
+  }
+
+  bool escaped() const { return escaped_; }
+  std::vector<std::string> Fields() {
+    std::sort(fields_.begin(), fields_.end());
+    fields_.erase(std::unique(fields_.begin(), fields_.end()), fields_.end());
+    return fields_;
+  }
+
+ private:
+  bool escaped_ = false;
+  std::vector<std::string> fields_;
+};
+
+}  // namespace
+
+std::optional<std::vector<std::string>> Template::TopLevelFields() const {
+  auto it = set_->trees.find(name_);
+  if (it == set_->trees.end()) return std::nullopt;
+  FieldCollector c;
+  c.Walk(it->second->root.get(), /*root=*/true);
+  if (c.escaped()) return std::nullopt;
+  return c.Fields();
+}
+
 std::vector<std::string> Template::TemplateNames() const {
   std::vector<std::string> names;
   for (const auto& [k, v] : set_->trees) names.push_back(k);

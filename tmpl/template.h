@@ -18,6 +18,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -63,6 +64,13 @@ class Template {
   Status ExecuteTemplate(std::string_view name, const Value& data, std::string* out) const;
   // Convenience: Execute into a fresh string.
   Result<std::string> Render(const Value& data) const;
+
+  // The top-level data keys this template can read (`.Key` while dot is the data, `$.Key`),
+  // sorted; std::nullopt when the data escapes as a whole (`{{.}}`, `$`, `template "x" .`, a
+  // function receiving dot, ...). Two executions whose data agree on these keys render the
+  // same bytes (given deterministic functions), so an O(N) template such as `hosts` can be
+  // rendered once for all nodes instead of once per node.
+  std::optional<std::vector<std::string>> TopLevelFields() const;
 
   const std::string& name() const { return name_; }
   // Names of all templates in this set, sorted.

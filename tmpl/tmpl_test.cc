@@ -220,6 +220,31 @@ TEST(TmplExec, ConcurrentExecutionOfOneTemplate) {
   EXPECT_EQ(bad.load(), 0);
 }
 
+TEST(TmplExec, TopLevelFields) {
+  auto fields = [](std::string_view text) -> std::string {
+    auto t = Template::Parse("f", text, AllFuncs());
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    auto f = t->TopLevelFields();
+    if (!f) return "ESCAPES";
+    std::string s;
+    for (const auto& x : *f) s += x + ",";
+    return s;
+  };
+  // The hosts overlay reads only server fields and AllNodes: one render serves every node.
+  EXPECT_EQ(fields("{{$.Ipaddr}} {{.BuildHost}}{{range $n := $.AllNodes}}{{$n.Id}}{{range "
+                   ".NetDevs}}{{.Ipaddr}}{{end}}{{end}}"),
+            "AllNodes,BuildHost,Ipaddr,");
+  EXPECT_EQ(fields("{{with .Kernel}}{{.Args}}{{$.Id}}{{end}}{{if .A}}{{.B}}{{else}}{{.C}}{{end}}"),
+            "A,B,C,Id,Kernel,");
+  EXPECT_EQ(fields("{{define \"T\"}}{{.X}}{{$}}{{end}}{{template \"T\" .Node}}"), "Node,");
+  EXPECT_EQ(fields("{{range .L}}{{template \"T\" .}}{{end}}{{define \"T\"}}{{.}}{{end}}"), "L,");
+  EXPECT_EQ(fields("{{.}}"), "ESCAPES");
+  EXPECT_EQ(fields("{{toJson $}}"), "ESCAPES");
+  EXPECT_EQ(fields("{{template \"T\" .}}{{define \"T\"}}x{{end}}"), "ESCAPES");
+  EXPECT_EQ(fields("{{$x := .}}"), "ESCAPES");
+  EXPECT_EQ(fields("{{(.A).B}} {{len .C}}"), "A,C,");
+}
+
 TEST(TmplExec, RecursionDepthIsBounded) {
   std::string r = R("{{define \"R\"}}{{template \"R\" .}}{{end}}{{template \"R\" .}}");
   EXPECT_NE(r.find("exceeded maximum template depth"), std::string::npos) << r;
