@@ -15,7 +15,7 @@ if(SW_GO)
   add_custom_command(
     OUTPUT ${TMPL_ORACLE}
     COMMAND ${CMAKE_COMMAND} -E env GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off
-      GOFLAGS= GOCACHE=${CMAKE_BINARY_DIR}/tests/gotmpl/gocache
+      GOFLAGS= GOENV=off GOTOOLCHAIN=local GOCACHE=${CMAKE_BINARY_DIR}/tests/gotmpl/gocache
       ${SW_GO} build ${TMPL_GO_TAGS} -o ${TMPL_ORACLE} .
     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}/tests/gotmpl
     DEPENDS ${TMPL_ORACLE_SRCS}
