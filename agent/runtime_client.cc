@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "chunkstore/codec.h"
+#include "chunkstore/newc.h"
 #include "common/fs_util.h"
 #include "common/hex.h"
 
@@ -35,27 +36,6 @@ std::string QueryEscape(std::string_view s) {
   }
   return out;
 }
-
-uint64_t ParseHex8(std::string_view s, bool* ok) {
-  uint64_t v = 0;
-  for (char c : s) {
-    int d;
-    if (c >= '0' && c <= '9') {
-      d = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-      d = c - 'A' + 10;
-    } else {
-      *ok = false;
-      return 0;
-    }
-    v = v << 4 | static_cast<uint64_t>(d);
-  }
-  return v;
-}
-
-size_t Pad4(size_t n) { return (n + 3) & ~size_t{3}; }
 
 }  // namespace
 
@@ -140,47 +120,22 @@ Result<std::string> DecodeBody(const std::string& body, const std::string& compr
 }
 
 Result<std::vector<OverlayEntry>> ParseNewcStream(std::string_view raw) {
+  SW_ASSIGN_OR_RETURN(auto entries, ParseNewc(raw));
   std::vector<OverlayEntry> out;
-  size_t pos = 0;
-  while (pos < raw.size()) {
-    if (raw[pos] == '\0') {  // padding between archives
-      ++pos;
-      continue;
-    }
-    if (raw.size() - pos < 110 || raw.substr(pos, 6) != "070701") {
-      return Status::Corruption("newc: bad magic at offset " + std::to_string(pos));
-    }
-    bool ok = true;
-    auto field = [&](int i) { return ParseHex8(raw.substr(pos + 6 + 8 * i, 8), &ok); };
-    uint32_t mode = static_cast<uint32_t>(field(1));
-    uint32_t uid = static_cast<uint32_t>(field(2));
-    uint32_t gid = static_cast<uint32_t>(field(3));
-    uint64_t nlink = field(4);
-    int64_t mtime = static_cast<int64_t>(field(5));
-    uint64_t size = field(6);
-    uint64_t namesize = field(11);
-    if (!ok || namesize == 0 || namesize > 4096) {
-      return Status::Corruption("newc: bad header at offset " + std::to_string(pos));
-    }
-    size_t name_off = pos + 110;
-    size_t data_off = Pad4(name_off + namesize);
-    if (data_off > raw.size() || size > raw.size() - data_off) {
-      return Status::Corruption("newc: truncated entry at offset " + std::to_string(pos));
-    }
-    std::string name(raw.substr(name_off, namesize - 1));
-    std::string_view data = raw.substr(data_off, size);
-    pos = Pad4(data_off + size);
-    if (name == "TRAILER!!!") continue;
+  out.reserve(entries.size());
+  for (auto& e : entries) {
+    std::string name = std::move(e.name);
     while (name.size() >= 2 && name.compare(0, 2, "./") == 0) name.erase(0, 2);
     if (name == "." || name.empty()) continue;
-    uint32_t type = mode & S_IFMT;
+    uint32_t type = e.h.mode & S_IFMT;
     if (type != S_IFREG && type != S_IFDIR && type != S_IFLNK) {
       return Status::InvalidArgument("overlay entry " + name + ": unsupported type");
     }
-    if (type == S_IFREG && nlink > 1) {
+    if (type == S_IFREG && e.h.nlink > 1) {
       return Status::InvalidArgument("overlay entry " + name + ": hard links are not supported");
     }
-    out.push_back(OverlayEntry{std::move(name), mode, uid, gid, mtime, std::string(data)});
+    out.push_back(OverlayEntry{std::move(name), e.h.mode, e.h.uid, e.h.gid,
+                               static_cast<int64_t>(e.h.mtime), std::string(e.data)});
   }
   return out;
 }

@@ -1,1 +1,304 @@
-// placeholder test file.
+#include "chunkstore/image_build.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+
+#include "chunkstore/codec.h"
+#include "chunkstore/newc.h"
+#include "common/fs_util.h"
+#include "gtest/gtest.h"
+
+namespace sw {
+namespace {
+
+TreeEntry File(std::string path, std::string data, uint32_t perm = 0644, int64_t mtime = 1700000000) {
+  TreeEntry e;
+  e.path = std::move(path);
+  e.mode = S_IFREG | perm;
+  e.mtime = mtime;
+  e.size = data.size();
+  e.content = std::make_shared<const std::string>(std::move(data));
+  return e;
+}
+TreeEntry Dir(std::string path, uint32_t perm = 0755) {
+  TreeEntry e;
+  e.path = std::move(path);
+  e.mode = S_IFDIR | perm;
+  e.mtime = 1600000000;
+  return e;
+}
+TreeEntry Symlink(std::string path, std::string target) {
+  TreeEntry e;
+  e.path = std::move(path);
+  e.mode = S_IFLNK | 0777;
+  e.symlink_target = std::move(target);
+  e.mtime = 1650000000;
+  return e;
+}
+
+int Sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+class ImageBuildTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/imgb_" + RandomHex(6);
+    ASSERT_TRUE(MakeDirs(dir_).ok());
+    auto s = Store::Open(dir_ + "/store", StoreOptions{.create = true});
+    ASSERT_TRUE(s.ok());
+    store_ = std::move(s).value();
+  }
+  void TearDown() override { ASSERT_TRUE(RemoveTree(dir_).ok()); }
+
+  // Raw bytes of every segment, in order.
+  std::vector<std::string> Segments(const Manifest& m) {
+    std::vector<std::string> out;
+    for (const auto& c : m.chunks) out.push_back(*store_->ReadChunkRaw(c.id, true));
+    return out;
+  }
+  std::vector<ChunkId> Ids(const BuildResult& r) {
+    std::vector<ChunkId> ids;
+    for (const auto& c : r.manifest.chunks) ids.push_back(c.id);
+    return ids;
+  }
+
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(ImageBuildTest, SegmentsAreCompleteArchivesTheSystemCpioUnpacks) {
+  std::vector<TreeEntry> t;
+  t.push_back(Dir("etc"));
+  t.push_back(File("etc/hostname", "node-x\n"));
+  t.push_back(File("etc/shadow", "secret", 0600));
+  t.push_back(Symlink("etc/localtime", "/usr/share/zoneinfo/UTC"));
+  t.push_back(File("usr/bin/tool", std::string(3 << 20, 'x'), 0755));  // large: alone
+  TreeEntry h1 = File("usr/bin/perl", "#!perl\n", 0755);
+  h1.hardlink_key = 77;
+  TreeEntry h2 = File("usr/lib/x/perl5.36", "#!perl\n", 0755);
+  h2.hardlink_key = 77;
+  t.push_back(h1);
+  t.push_back(h2);
+  for (int i = 0; i < 500; ++i) t.push_back(File("usr/share/doc/f" + std::to_string(i), std::string(4000 + i, 'a' + i % 26)));
+  bool root = geteuid() == 0;
+  if (root) {
+    TreeEntry dev;
+    dev.path = "dev/console";
+    dev.mode = S_IFCHR | 0600;
+    dev.rdev_major = 5;
+    dev.rdev_minor = 1;
+    t.push_back(dev);
+    TreeEntry owned = File("home/user/file", "mine");
+    owned.uid = 1234;
+    owned.gid = 567;
+    t.push_back(owned);
+  }
+  auto r = BuildArtifact(store_.get(), t, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_GE(r->segments, 3u);
+  std::string all;
+  for (const auto& seg : Segments(r->manifest)) {
+    EXPECT_EQ(seg.size() % 4, 0u);
+    size_t archives = 0;
+    ASSERT_TRUE(ParseNewc(seg, &archives).ok());
+    EXPECT_EQ(archives, 1u);  // exactly one complete archive per segment
+    EXPECT_NE(seg.find("TRAILER!!!"), std::string::npos);
+    all += seg;
+  }
+  EXPECT_EQ(all.size(), r->manifest.total_raw_size);
+  EXPECT_EQ(Sha256Of(ByteSpan(reinterpret_cast<const uint8_t*>(all.data()), all.size())),
+            r->manifest.sha256);
+
+  // Export as zstd: `zstd -dc` gives the raw stream; then unpack each segment with GNU cpio.
+  std::string zst = dir_ + "/image.zst";
+  {
+    UniqueFd fd(open(zst.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    ASSERT_TRUE(ExportArtifact(*store_, r->manifest, ExportFormat::kZstd, fd.get()).ok());
+  }
+  ASSERT_EQ(Sh("zstd -q -dc " + zst + " > " + dir_ + "/image.cpio"), 0);
+  EXPECT_EQ(*ReadFileToString(dir_ + "/image.cpio"), all);
+  std::string gz = dir_ + "/image.gz";
+  {
+    UniqueFd fd(open(gz.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    ASSERT_TRUE(ExportArtifact(*store_, r->manifest, ExportFormat::kGzip, fd.get()).ok());
+  }
+  ASSERT_EQ(Sh("gzip -dc " + gz + " > " + dir_ + "/image2.cpio"), 0);
+  EXPECT_EQ(*ReadFileToString(dir_ + "/image2.cpio"), all);
+
+  std::string out = dir_ + "/unpacked";
+  ASSERT_TRUE(MakeDirs(out).ok());
+  int n = 0;
+  for (const auto& seg : Segments(r->manifest)) {
+    std::string f = dir_ + "/seg" + std::to_string(n++);
+    ASSERT_TRUE(WriteFileAtomic(f, seg).ok());
+    ASSERT_EQ(Sh("cd " + out + " && cpio -idm --quiet < " + f), 0);
+  }
+  EXPECT_EQ(*ReadFileToString(out + "/etc/hostname"), "node-x\n");
+  struct stat st;
+  ASSERT_EQ(stat((out + "/etc/shadow").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_mtime, 1700000000);
+  char buf[256] = {};
+  ASSERT_GT(readlink((out + "/etc/localtime").c_str(), buf, sizeof(buf)), 0);
+  EXPECT_STREQ(buf, "/usr/share/zoneinfo/UTC");
+  struct stat a, b;
+  ASSERT_EQ(stat((out + "/usr/bin/perl").c_str(), &a), 0);
+  ASSERT_EQ(stat((out + "/usr/lib/x/perl5.36").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);  // restored as one inode
+  EXPECT_EQ(*ReadFileToString(out + "/usr/lib/x/perl5.36"), "#!perl\n");
+  EXPECT_EQ(ReadFileToString(out + "/usr/bin/tool")->size(), 3u << 20);
+  if (root) {
+    ASSERT_EQ(stat((out + "/dev/console").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+    EXPECT_EQ(major(st.st_rdev), 5u);
+    EXPECT_EQ(minor(st.st_rdev), 1u);
+    ASSERT_EQ(stat((out + "/home/user/file").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 1234u);
+    EXPECT_EQ(st.st_gid, 567u);
+  }
+  // Synthesized parents exist as directories.
+  ASSERT_EQ(stat((out + "/usr/share/doc").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+}
+
+TEST_F(ImageBuildTest, IdenticalTreeIsFullyDeduplicatedAndOrderIndependent) {
+  std::vector<TreeEntry> t;
+  for (int i = 0; i < 300; ++i) t.push_back(File("d" + std::to_string(i % 7) + "/f" + std::to_string(i), std::string(3000, 'q' + i % 5)));
+  auto r1 = BuildArtifact(store_.get(), t, {});
+  ASSERT_TRUE(r1.ok());
+  std::reverse(t.begin(), t.end());
+  auto r2 = BuildArtifact(store_.get(), t, {});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->segments_new, 0u);
+  EXPECT_EQ(Ids(*r1), Ids(*r2));
+  EXPECT_EQ(r1->manifest.sha256, r2->manifest.sha256);
+}
+
+// Property: inserting, changing or removing one file changes at most two segment ids.
+TEST_F(ImageBuildTest, OneFileChangeChangesAtMostTwoSegments) {
+  std::mt19937_64 rng(7);
+  ImageBuildOptions opts;
+  for (int trial = 0; trial < 24; ++trial) {
+    std::vector<TreeEntry> t;
+    int nfiles = 800 + static_cast<int>(rng() % 800);
+    for (int i = 0; i < nfiles; ++i) {
+      size_t size = rng() % 20 == 0 ? 50000 + rng() % 400000 : 100 + rng() % 6000;
+      t.push_back(File("a" + std::to_string(rng() % 9) + "/b" + std::to_string(rng() % 30) + "/f" +
+                           std::to_string(i),
+                       std::string(size, static_cast<char>('a' + rng() % 26))));
+    }
+    auto base = BuildArtifact(store_.get(), t, opts);
+    ASSERT_TRUE(base.ok());
+    std::vector<TreeEntry> v = t;
+    int op = trial % 3;
+    size_t k = rng() % v.size();
+    if (op == 0) {
+      v.push_back(File(v[k].path + "-new", std::string(1 + rng() % 9000, 'z')));
+    } else if (op == 1) {
+      v[k] = File(v[k].path, std::string(1 + rng() % 9000, 'y'), 0644, 1800000000);
+    } else {
+      v.erase(v.begin() + static_cast<long>(k));
+    }
+    auto next = BuildArtifact(store_.get(), v, opts);
+    ASSERT_TRUE(next.ok());
+    std::vector<ChunkId> base_ids = Ids(*base);
+    std::multiset<ChunkId> before(base_ids.begin(), base_ids.end());
+    size_t fresh = 0;
+    for (const auto& id : Ids(*next)) {
+      if (!before.count(id)) ++fresh;
+    }
+    EXPECT_LE(fresh, 2u) << "trial " << trial << " op " << op << " segments "
+                         << base->segments;
+  }
+}
+
+TEST_F(ImageBuildTest, BadInputsAreRejectedAndNothingIsStored) {
+  auto expect_bad = [&](std::vector<TreeEntry> t, const std::string& needle) {
+    auto r = BuildArtifact(store_.get(), std::move(t), {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.status().IsInvalidArgument()) << r.status().ToString();
+    EXPECT_NE(r.status().ToString().find(needle), std::string::npos) << r.status().ToString();
+  };
+  expect_bad({File("a", "1"), File("a", "2")}, "duplicate path");
+  expect_bad({File("/abs", "1")}, "/abs");
+  expect_bad({File("x/../y", "1")}, "x/../y");
+  expect_bad({File("x//y", "1")}, "x//y");
+  TreeEntry huge = File("big.img", "");
+  huge.size = 5ull << 30;
+  huge.content.reset();
+  expect_bad({huge}, "big.img");
+  expect_bad({File("f", "1"), File("f/child", "2")}, "not a directory");
+  EXPECT_TRUE(ListDir(dir_ + "/store/manifests")->empty());
+  EXPECT_TRUE(ListDir(dir_ + "/store/chunks")->empty());
+}
+
+TEST_F(ImageBuildTest, UnreadableSourceFailsNamingTheFile) {
+  TreeEntry e;
+  e.path = "etc/missing";
+  e.mode = S_IFREG | 0644;
+  e.size = 10;
+  e.source_path = dir_ + "/does-not-exist";
+  auto r = BuildArtifact(store_.get(), {e}, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().ToString().find("does-not-exist"), std::string::npos);
+}
+
+TEST_F(ImageBuildTest, LargeFileIsStreamedAndBlobsStoreRawWhenIncompressible) {
+  std::string big = dir_ + "/big";
+  {
+    UniqueFd fd(open(big.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    std::string block(1 << 20, '\0');
+    for (int i = 0; i < 70; ++i) {
+      for (size_t j = 0; j < block.size(); j += 4096) block[j] = static_cast<char>(i + j);
+      ASSERT_TRUE(WriteAll(fd.get(), block.data(), block.size(), "big").ok());
+    }
+  }
+  TreeEntry e;
+  e.path = "var/big";
+  e.mode = S_IFREG | 0644;
+  e.size = 70u << 20;
+  e.source_path = big;
+  auto r = BuildArtifact(store_.get(), {File("a", "1"), e}, {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::string out = dir_ + "/exported";
+  {
+    UniqueFd fd(open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    ASSERT_TRUE(ExportArtifact(*store_, r->manifest, ExportFormat::kNone, fd.get()).ok());
+  }
+  std::string exported = *ReadFileToString(out);
+  auto parsed = ParseNewc(exported);
+  ASSERT_TRUE(parsed.ok());
+  std::string expected = *ReadFileToString(big);
+  bool found = false;
+  for (const auto& en : *parsed) {
+    if (en.name == "var/big") {
+      found = true;
+      EXPECT_TRUE(en.data == expected) << "streamed file content differs";
+    }
+  }
+  EXPECT_TRUE(found);
+
+  std::string noise(9 << 20, '\0');
+  uint32_t x = 1;
+  for (char& c : noise) {
+    x = x * 1664525 + 1013904223;
+    c = static_cast<char>(x >> 24);
+  }
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/vmlinuz", noise).ok());
+  auto k = StoreBlob(store_.get(), dir_ + "/vmlinuz", ArtifactKind::kKernel, {{"kernel_version", "6.1"}});
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(k->manifest.chunks.size(), 3u);  // 4 + 4 + 1 MiB
+  EXPECT_EQ(k->manifest.chunks[0].encoding, ChunkEncoding::kRaw);
+  EXPECT_EQ(k->manifest.total_raw_size, noise.size());
+  EXPECT_EQ(*k->manifest.Meta("kernel_version"), "6.1");
+}
+
+}  // namespace
+}  // namespace sw

@@ -313,6 +313,37 @@ Result<bool> ChunkBatch::Add(const ChunkId& id, ByteSpan stored) {
   return true;
 }
 
+std::string ChunkBatch::NewTempPath() {
+  CHECK(MakeDirs(dir_, 0755).ok()) << "cannot create " << dir_;
+  return dir_ + "/stream-" + RandomHex(8);
+}
+
+Result<bool> ChunkBatch::AdoptTemp(const ChunkId& id, const std::string& temp_path,
+                                   uint64_t stored_size) {
+  bool fresh;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    fresh = added_.insert(id).second;
+  }
+  if (fresh) {
+    auto present = store_->HasChunk(id);
+    if (!present.ok()) {
+      ::unlink(temp_path.c_str());
+      return present.status();
+    }
+    fresh = !*present;
+  }
+  if (!fresh) {
+    ::unlink(temp_path.c_str());
+    return false;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  temps_.emplace_back(temp_path, id);
+  new_chunks_.fetch_add(1);
+  new_bytes_.fetch_add(stored_size);
+  return true;
+}
+
 Status ChunkBatch::Commit() {
   CHECK(!committed_) << "ChunkBatch committed twice";
   std::lock_guard<std::mutex> l(mu_);

@@ -116,6 +116,10 @@ class ChunkBatch {
 
   // Returns true when the chunk was new (written), false when it was already present.
   Result<bool> Add(const ChunkId& id, ByteSpan stored);
+  // For chunks too large to hold in memory: the caller writes the stored bytes to NewTempPath()
+  // and then hands the file over with AdoptTemp (which deletes it when the chunk is a duplicate).
+  std::string NewTempPath();
+  Result<bool> AdoptTemp(const ChunkId& id, const std::string& temp_path, uint64_t stored_size);
   Status Commit();
 
   uint64_t new_chunks() const { return new_chunks_.load(); }

@@ -1,0 +1,53 @@
+// chunkstore/newc.h: the "newc" (SVR4 portable ASCII, magic 070701) cpio format, as the Linux
+// kernel's initramfs unpacker, GNU cpio and libarchive read it. Byte layout in
+// docs/formats/image.md. Writer and a strict reader. Thread-safety: free functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sw {
+
+inline constexpr size_t kNewcHeaderSize = 110;
+inline constexpr uint64_t kNewcMaxFileSize = 0xFFFFFFFFull;  // 8 hex digits: < 4 GiB
+
+struct NewcHeader {
+  uint32_t ino = 0;
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t nlink = 1;
+  uint32_t mtime = 0;
+  uint32_t filesize = 0;
+  uint32_t rdevmajor = 0;
+  uint32_t rdevminor = 0;
+};
+
+// Appends header + NUL-terminated name + padding to a multiple of 4 (counted from the start of the
+// archive, which must itself be 4-aligned in *out). The caller then appends `filesize` bytes of
+// data and calls NewcAppendPad.
+void NewcAppendHeader(std::string* out, const NewcHeader& h, std::string_view name);
+// Pads *out with NULs to a multiple of 4.
+void NewcAppendPad(std::string* out);
+// Appends the TRAILER!!! entry (and its padding).
+void NewcAppendTrailer(std::string* out);
+// Bytes an entry occupies: header, name, padding, data, padding.
+uint64_t NewcEntrySize(size_t name_len, uint64_t data_len);
+
+struct NewcEntry {
+  NewcHeader h;
+  std::string name;
+  std::string_view data;  // points into the parsed buffer
+};
+
+// Parses a stream of concatenated newc archives (each ending in TRAILER!!!, NUL padding between
+// archives allowed); TRAILER entries are not returned. `archives`, if set, receives the number of
+// archives seen. Corruption on malformed input (bad magic, truncation, bad hex, a name without
+// its NUL, a stream that does not end on a TRAILER).
+Result<std::vector<NewcEntry>> ParseNewc(std::string_view raw, size_t* archives = nullptr);
+
+}  // namespace sw
