@@ -480,8 +480,8 @@ void Storm::StartNode(Node& n) {
   ++active_;
   if (n.t_arrive <= 0) n.t_arrive = Now();
   // What DHCP hands an iPXE client in Warewulf's dhcpd.conf: /ipxe/${mac:hexhyp}?assetkey=&uuid=.
-  n.fetches.push_back(Fetch{origin_ + "/ipxe/" + MacHexhyp(n.mac) + "?assetkey=&uuid=" + n.uuid,
-                            "ipxe", true, 0});
+  n.fetches.push_back(
+      Fetch{origin_ + "/ipxe/" + MacHexhyp(n.mac) + "?assetkey=&uuid=" + n.uuid, "ipxe", true, 0});
   IssueNext(n);
 }
 
@@ -924,8 +924,7 @@ void Storm::Report() {
   std::map<std::string, std::vector<double>> stage_t;
   std::vector<double> refresh_lat;
   uint64_t body = 0, rx = 0, tx = 0;
-  int ok = 0, failed = 0, errors = 0, retries = 0, fallback = 0, conns = 0, refreshes = 0,
-      r304 = 0;
+  int ok = 0, failed = 0, errors = 0, retries = 0, fallback = 0, conns = 0, refreshes = 0, r304 = 0;
   double first_arrive = 1e300, last_done = 0;
   std::map<std::string, int> error_kinds;
   for (const Node& n : nodes_) {
@@ -977,8 +976,8 @@ void Storm::Report() {
                     "%s,%s,%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%llu,%llu,%llu,%d,%d,%d,%d,"
                     "%d,%d,",
                     n.name.c_str(), n.mac.c_str(), nok ? 1 : 0,
-                    n.t_arrive > 0 ? n.t_arrive - t0_ : -1.0, st("ipxe"), st("kernel"),
-                    st("image"), st("system"), st("runtime"), n.t_done >= 0 ? n.t_done - t0_ : -1,
+                    n.t_arrive > 0 ? n.t_arrive - t0_ : -1.0, st("ipxe"), st("kernel"), st("image"),
+                    st("system"), st("runtime"), n.t_done >= 0 ? n.t_done - t0_ : -1,
                     nok ? n.t_done - n.t_arrive : -1.0, static_cast<unsigned long long>(n.body),
                     static_cast<unsigned long long>(n.rx), static_cast<unsigned long long>(n.tx),
                     n.conns, n.retries, n.errors, n.fallback ? 1 : 0, n.refreshes_done,
@@ -1015,7 +1014,8 @@ void Storm::Report() {
   double srv_peak_mb = static_cast<double>(server_.peak_kb()) / 1024.0;
   double wire_per_node = N > 0 ? static_cast<double>(rx + tx) / N : 0;
   double body_per_node = N > 0 ? static_cast<double>(body) / N : 0;
-  static const char* const kStageOrder[] = {"connect", "ipxe", "kernel", "image", "system", "runtime"};
+  static const char* const kStageOrder[] = {"connect", "ipxe",   "kernel",
+                                            "image",   "system", "runtime"};
 
   if (opts_.json) {
     std::ostringstream j;
@@ -1024,13 +1024,13 @@ void Storm::Report() {
     j << "{\"label\":\"" << JsonEscape(opts_.label) << "\",\"target\":\""
       << JsonEscape(opts_.target) << "\",\"nodes\":" << N << ",\"ok\":" << ok
       << ",\"failed\":" << failed << ",\"errors\":" << errors << ",\"retries\":" << retries
-      << ",\"script_fallbacks\":" << fallback << ",\"connections\":" << conns
-      << ",\"pattern\":\"" << opts_.pattern << "\",\"link_gbps\":" << opts_.link_gbps
-      << ",\"spread_s\":" << opts_.spread << ",\"completion_p50_s\":" << p50
-      << ",\"completion_p90_s\":" << p90 << ",\"completion_p99_s\":" << p99
-      << ",\"completion_max_s\":" << pmax << ",\"makespan_s\":" << makespan
-      << ",\"wall_s\":" << wall << ",\"body_bytes\":" << body << ",\"wire_rx_bytes\":" << rx
-      << ",\"wire_tx_bytes\":" << tx << ",\"wire_bytes_per_node\":" << wire_per_node
+      << ",\"script_fallbacks\":" << fallback << ",\"connections\":" << conns << ",\"pattern\":\""
+      << opts_.pattern << "\",\"link_gbps\":" << opts_.link_gbps << ",\"spread_s\":" << opts_.spread
+      << ",\"completion_p50_s\":" << p50 << ",\"completion_p90_s\":" << p90
+      << ",\"completion_p99_s\":" << p99 << ",\"completion_max_s\":" << pmax
+      << ",\"makespan_s\":" << makespan << ",\"wall_s\":" << wall << ",\"body_bytes\":" << body
+      << ",\"wire_rx_bytes\":" << rx << ",\"wire_tx_bytes\":" << tx
+      << ",\"wire_bytes_per_node\":" << wire_per_node
       << ",\"body_bytes_per_node\":" << body_per_node << ",\"goodput_mb_s\":" << goodput_mbs
       << ",\"server_pids\":" << server_.nprocs() << ",\"server_cpu_s\":" << srv_cpu
       << ",\"server_cpu_s_per_gb\":" << srv_cpu_per_gb << ",\"server_peak_rss_mb\":" << srv_peak_mb
@@ -1066,17 +1066,17 @@ void Storm::Report() {
   FILE* out = json_on_stdout ? stderr : stdout;
   char link[32] = "uncapped";
   if (opts_.link_gbps > 0) std::snprintf(link, sizeof link, "%g Gb/s", opts_.link_gbps);
-  std::fprintf(out, "bootstorm %s: %d nodes -> %s (pattern %s, link %s, spread %.1fs%s)\n",
-               opts_.label.c_str(), N, opts_.target.c_str(), opts_.pattern.c_str(), link,
-               opts_.spread,
-               opts_.max_conns > 0 ? (", max-conns " + std::to_string(opts_.max_conns)).c_str()
-                                   : "");
-  std::fprintf(out, "  nodes ok %d  failed %d  errors %d  retries %d  script-fallbacks %d  "
-               "connections %d\n", ok, failed, errors, retries, fallback, conns);
+  std::fprintf(
+      out, "bootstorm %s: %d nodes -> %s (pattern %s, link %s, spread %.1fs%s)\n",
+      opts_.label.c_str(), N, opts_.target.c_str(), opts_.pattern.c_str(), link, opts_.spread,
+      opts_.max_conns > 0 ? (", max-conns " + std::to_string(opts_.max_conns)).c_str() : "");
+  std::fprintf(out,
+               "  nodes ok %d  failed %d  errors %d  retries %d  script-fallbacks %d  "
+               "connections %d\n",
+               ok, failed, errors, retries, fallback, conns);
   for (const auto& [k, v] : error_kinds) std::fprintf(out, "    %5d x %s\n", v, k.c_str());
   std::fprintf(out, "  %-28s %10s %10s %10s %10s\n", "", "p50", "p90", "p99", "max");
-  std::fprintf(out, "  %-28s %10.3f %10.3f %10.3f %10.3f\n", "completion (s)", p50, p90, p99,
-               pmax);
+  std::fprintf(out, "  %-28s %10.3f %10.3f %10.3f %10.3f\n", "completion (s)", p50, p90, p99, pmax);
   for (const char* s : kStageOrder) {
     auto it = stage_t.find(s);
     if (it == stage_t.end()) continue;
@@ -1088,16 +1088,18 @@ void Storm::Report() {
   std::fprintf(out, "  makespan %.3f s   goodput %.1f MB/s   body/node %.0f B   wire/node %.0f B\n",
                makespan, goodput_mbs, body_per_node, wire_per_node);
   if (server_.active()) {
-    std::fprintf(out, "  server (%d procs): cpu %.2f s = %.3f cpu-s/GB   peak rss %.1f MB   "
-                 "server+client %.3f cpu-s/GB\n", server_.nprocs(), srv_cpu, srv_cpu_per_gb,
-                 srv_peak_mb, gb > 0 ? (srv_cpu + client_cpu_s_) / gb : 0);
+    std::fprintf(out,
+                 "  server (%d procs): cpu %.2f s = %.3f cpu-s/GB   peak rss %.1f MB   "
+                 "server+client %.3f cpu-s/GB\n",
+                 server_.nprocs(), srv_cpu, srv_cpu_per_gb, srv_peak_mb,
+                 gb > 0 ? (srv_cpu + client_cpu_s_) / gb : 0);
   }
   std::fprintf(out, "  client: cpu %.2f s over %.2f s wall = %.0f%% of a core%s\n", client_cpu_s_,
                wall, client_core * 100,
                client_bound ? "  ** CLIENT MAY BE THE BOTTLENECK (>80% of a core) **" : "");
   if (refreshes > 0) {
-    std::fprintf(out, "  refreshes %d (304: %d)  latency p50 %.4f s  p99 %.4f s\n", refreshes,
-                 r304, Percentile(refresh_lat, 50), Percentile(refresh_lat, 99));
+    std::fprintf(out, "  refreshes %d (304: %d)  latency p50 %.4f s  p99 %.4f s\n", refreshes, r304,
+                 Percentile(refresh_lat, 50), Percentile(refresh_lat, 99));
   }
 }
 
@@ -1134,68 +1136,133 @@ void Usage(FILE* f) {
 int Main(int argc, char** argv) {
   Options o;
   enum {
-    kTarget = 256, kNodes, kMacs, kPattern, kLink, kSpread, kCsv, kTimeout, kMaxConns, kRefreshes,
-    kRefreshInterval, kServerPid, kJson, kDecompress, kTimeseries, kRetries, kSeed, kPlatform,
-    kLabel, kQuiet, kGenMacs, kCopy, kHelp
+    kTarget = 256,
+    kNodes,
+    kMacs,
+    kPattern,
+    kLink,
+    kSpread,
+    kCsv,
+    kTimeout,
+    kMaxConns,
+    kRefreshes,
+    kRefreshInterval,
+    kServerPid,
+    kJson,
+    kDecompress,
+    kTimeseries,
+    kRetries,
+    kSeed,
+    kPlatform,
+    kLabel,
+    kQuiet,
+    kGenMacs,
+    kCopy,
+    kHelp
   };
-  static const option kLong[] = {
-      {"target", required_argument, nullptr, kTarget},
-      {"nodes", required_argument, nullptr, kNodes},
-      {"macs", required_argument, nullptr, kMacs},
-      {"pattern", required_argument, nullptr, kPattern},
-      {"link-gbps", required_argument, nullptr, kLink},
-      {"spread", required_argument, nullptr, kSpread},
-      {"csv", required_argument, nullptr, kCsv},
-      {"timeout", required_argument, nullptr, kTimeout},
-      {"max-conns", required_argument, nullptr, kMaxConns},
-      {"refreshes", required_argument, nullptr, kRefreshes},
-      {"refresh-interval", required_argument, nullptr, kRefreshInterval},
-      {"server-pid", required_argument, nullptr, kServerPid},
-      {"json", no_argument, nullptr, kJson},
-      {"decompress-mbps", required_argument, nullptr, kDecompress},
-      {"timeseries", required_argument, nullptr, kTimeseries},
-      {"retries", required_argument, nullptr, kRetries},
-      {"seed", required_argument, nullptr, kSeed},
-      {"platform", required_argument, nullptr, kPlatform},
-      {"label", required_argument, nullptr, kLabel},
-      {"quiet", no_argument, nullptr, kQuiet},
-      {"gen-macs", required_argument, nullptr, kGenMacs},
-      {"copy-bodies", no_argument, nullptr, kCopy},
-      {"help", no_argument, nullptr, kHelp},
-      {nullptr, 0, nullptr, 0}};
+  static const option kLong[] = {{"target", required_argument, nullptr, kTarget},
+                                 {"nodes", required_argument, nullptr, kNodes},
+                                 {"macs", required_argument, nullptr, kMacs},
+                                 {"pattern", required_argument, nullptr, kPattern},
+                                 {"link-gbps", required_argument, nullptr, kLink},
+                                 {"spread", required_argument, nullptr, kSpread},
+                                 {"csv", required_argument, nullptr, kCsv},
+                                 {"timeout", required_argument, nullptr, kTimeout},
+                                 {"max-conns", required_argument, nullptr, kMaxConns},
+                                 {"refreshes", required_argument, nullptr, kRefreshes},
+                                 {"refresh-interval", required_argument, nullptr, kRefreshInterval},
+                                 {"server-pid", required_argument, nullptr, kServerPid},
+                                 {"json", no_argument, nullptr, kJson},
+                                 {"decompress-mbps", required_argument, nullptr, kDecompress},
+                                 {"timeseries", required_argument, nullptr, kTimeseries},
+                                 {"retries", required_argument, nullptr, kRetries},
+                                 {"seed", required_argument, nullptr, kSeed},
+                                 {"platform", required_argument, nullptr, kPlatform},
+                                 {"label", required_argument, nullptr, kLabel},
+                                 {"quiet", no_argument, nullptr, kQuiet},
+                                 {"gen-macs", required_argument, nullptr, kGenMacs},
+                                 {"copy-bodies", no_argument, nullptr, kCopy},
+                                 {"help", no_argument, nullptr, kHelp},
+                                 {nullptr, 0, nullptr, 0}};
   int gen_macs = -1;
   int c;
   while ((c = getopt_long(argc, argv, "h", kLong, nullptr)) != -1) {
     switch (c) {
-      case kTarget: o.target = optarg; break;
-      case kNodes: o.nodes = std::atoi(optarg); break;
-      case kMacs: o.macs_file = optarg; break;
-      case kPattern: o.pattern = optarg; break;
-      case kLink: o.link_gbps = std::atof(optarg); break;
-      case kSpread: o.spread = std::atof(optarg); break;
-      case kCsv: o.csv = optarg; break;
-      case kTimeout: o.timeout = std::atof(optarg); break;
-      case kMaxConns: o.max_conns = std::atoi(optarg); break;
-      case kRefreshes: o.refreshes = std::atoi(optarg); break;
-      case kRefreshInterval: o.refresh_interval = std::atof(optarg); break;
-      case kServerPid: o.server_pids.push_back(std::atoi(optarg)); break;
+      case kTarget:
+        o.target = optarg;
+        break;
+      case kNodes:
+        o.nodes = std::atoi(optarg);
+        break;
+      case kMacs:
+        o.macs_file = optarg;
+        break;
+      case kPattern:
+        o.pattern = optarg;
+        break;
+      case kLink:
+        o.link_gbps = std::atof(optarg);
+        break;
+      case kSpread:
+        o.spread = std::atof(optarg);
+        break;
+      case kCsv:
+        o.csv = optarg;
+        break;
+      case kTimeout:
+        o.timeout = std::atof(optarg);
+        break;
+      case kMaxConns:
+        o.max_conns = std::atoi(optarg);
+        break;
+      case kRefreshes:
+        o.refreshes = std::atoi(optarg);
+        break;
+      case kRefreshInterval:
+        o.refresh_interval = std::atof(optarg);
+        break;
+      case kServerPid:
+        o.server_pids.push_back(std::atoi(optarg));
+        break;
       case kJson:
         o.json = true;
         // "--json FILE" (as scripts/demo.sh calls it) as well as a bare "--json".
         if (optind < argc && argv[optind][0] != '-') o.json_file = argv[optind++];
         break;
-      case kDecompress: o.decompress_mbps = std::atof(optarg); break;
-      case kTimeseries: o.timeseries = optarg; break;
-      case kRetries: o.retries = std::atoi(optarg); break;
-      case kSeed: o.seed = std::strtoull(optarg, nullptr, 10); break;
-      case kPlatform: o.platform = optarg; break;
-      case kLabel: o.label = optarg; break;
-      case kQuiet: o.quiet = true; break;
-      case kGenMacs: gen_macs = std::atoi(optarg); break;
-      case kCopy: o.copy_bodies = true; break;
+      case kDecompress:
+        o.decompress_mbps = std::atof(optarg);
+        break;
+      case kTimeseries:
+        o.timeseries = optarg;
+        break;
+      case kRetries:
+        o.retries = std::atoi(optarg);
+        break;
+      case kSeed:
+        o.seed = std::strtoull(optarg, nullptr, 10);
+        break;
+      case kPlatform:
+        o.platform = optarg;
+        break;
+      case kLabel:
+        o.label = optarg;
+        break;
+      case kQuiet:
+        o.quiet = true;
+        break;
+      case kGenMacs:
+        gen_macs = std::atoi(optarg);
+        break;
+      case kCopy:
+        o.copy_bodies = true;
+        break;
       case 'h':
-      case kHelp: Usage(stdout); return 0;
-      default: Usage(stderr); return 2;
+      case kHelp:
+        Usage(stdout);
+        return 0;
+      default:
+        Usage(stderr);
+        return 2;
     }
   }
   if (optind < argc) {
@@ -1204,8 +1271,8 @@ int Main(int argc, char** argv) {
   }
   if (gen_macs >= 0) {
     for (int i = 0; i < gen_macs; ++i) {
-      std::printf("52:54:00:%02x:%02x:%02x n%05d 00000000-0000-4000-8000-%012x\n",
-                  (i >> 16) & 255, (i >> 8) & 255, i & 255, i, i);
+      std::printf("52:54:00:%02x:%02x:%02x n%05d 00000000-0000-4000-8000-%012x\n", (i >> 16) & 255,
+                  (i >> 8) & 255, i & 255, i, i);
     }
     return 0;
   }

@@ -87,7 +87,8 @@ std::string FormatSetting(std::string_view value, std::string_view type) {
   }
   if (type == "hex") {
     for (char c : value) {
-      out.push_back(c == '-' ? ':' : static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+      out.push_back(c == '-' ? ':'
+                             : static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
     }
     return out;
   }
@@ -133,12 +134,12 @@ bool IsDownloadCommand(std::string_view cmd) {
 
 bool IsNoOpCommand(std::string_view cmd) {
   static const char* const kNoOps[] = {
-      "echo",   "sleep",  "prompt",  "dhcp",    "ifopen",  "ifclose", "ifconf",  "ifstat",
-      "route",  "imgfree", "imgstat", "imgselect", "imgverify", "imgtrust", "console", "colour",
-      "cpair",  "show",   "login",   "params",  "param",   "nslookup", "ntp",    "time",
-      "cpuid",  "sync",   "vcreate", "vdestroy", "ipstat", "nstat",   "config",  "autoboot",
-      "ping",   "pciscan", "fcstat", "lotest",  "profstat", "certstat", "certstore", "certfree",
-      "imgmem", "read",   "form",    "present", "ibstat", "digest",  "md5sum",  "sha1sum"};
+      "echo",   "sleep",   "prompt",  "dhcp",      "ifopen",    "ifclose",  "ifconf",    "ifstat",
+      "route",  "imgfree", "imgstat", "imgselect", "imgverify", "imgtrust", "console",   "colour",
+      "cpair",  "show",    "login",   "params",    "param",     "nslookup", "ntp",       "time",
+      "cpuid",  "sync",    "vcreate", "vdestroy",  "ipstat",    "nstat",    "config",    "autoboot",
+      "ping",   "pciscan", "fcstat",  "lotest",    "profstat",  "certstat", "certstore", "certfree",
+      "imgmem", "read",    "form",    "present",   "ibstat",    "digest",   "md5sum",    "sha1sum"};
   for (const char* n : kNoOps) {
     if (cmd == n) return true;
   }
@@ -404,8 +405,8 @@ std::string RemoveDotSegments(std::string_view path) {
   size_t pos = 0;
   while (pos <= path.size()) {
     size_t slash = path.find('/', pos);
-    std::string_view seg = path.substr(pos, slash == std::string_view::npos ? std::string_view::npos
-                                                                           : slash - pos);
+    std::string_view seg =
+        path.substr(pos, slash == std::string_view::npos ? std::string_view::npos : slash - pos);
     trailing = false;
     if (seg == ".") {
       trailing = true;
@@ -461,8 +462,8 @@ std::string ResolveUrlRaw(std::string_view base, std::string_view ref) {
   std::string_view path = path_query.substr(0, path_query.find('?'));
   if (ref.rfind("//", 0) == 0) return std::string(scheme) + std::string(ref.substr(2));
   if (!ref.empty() && ref.front() == '/') return std::string(origin) + std::string(ref);
-  if (!ref.empty() && ref.front() == '?') return std::string(origin) + std::string(path) +
-                                                 std::string(ref);
+  if (!ref.empty() && ref.front() == '?')
+    return std::string(origin) + std::string(path) + std::string(ref);
   if (ref.empty()) return std::string(base);
   size_t last = path.rfind('/');
   std::string dir = last == std::string_view::npos ? "/" : std::string(path.substr(0, last + 1));
@@ -484,8 +485,8 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   std::string_view port_text;
   if (authority.front() == '[') {
     size_t rb = authority.find(']');
-    if (rb == std::string_view::npos) return Status::InvalidArgument("bad IPv6 literal: " +
-                                                                     std::string(url));
+    if (rb == std::string_view::npos)
+      return Status::InvalidArgument("bad IPv6 literal: " + std::string(url));
     u.host = std::string(authority.substr(1, rb - 1));
     std::string_view after = authority.substr(rb + 1);
     if (!after.empty()) {

@@ -29,17 +29,17 @@ struct IpxeFetch {
 };
 
 struct IpxePlan {
-  std::vector<IpxeFetch> fetches;  // in script order
-  std::string chain_url;           // non-empty: the script ends with `chain <url>` (absolute)
-  bool booted = false;             // reached `boot` (or the end with a kernel loaded)
+  std::vector<IpxeFetch> fetches;     // in script order
+  std::string chain_url;              // non-empty: the script ends with `chain <url>` (absolute)
+  bool booted = false;                // reached `boot` (or the end with a kernel loaded)
   std::vector<std::string> warnings;  // unknown commands, step limit, ...
 };
 
 // What the simulated firmware knows before the script runs (iPXE's built-in settings).
 struct IpxeEnv {
-  std::string mac;       // colon form, lower case: "52:54:00:00:00:01"
-  std::string uuid;      // SMBIOS uuid
-  std::string asset;     // SMBIOS chassis asset tag (often empty)
+  std::string mac;                  // colon form, lower case: "52:54:00:00:00:01"
+  std::string uuid;                 // SMBIOS uuid
+  std::string asset;                // SMBIOS chassis asset tag (often empty)
   std::string platform = "pcbios";  // "pcbios" or "efi"
   std::string buildarch = "x86_64";
   std::string ip = "10.0.2.15";

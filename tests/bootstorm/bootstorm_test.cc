@@ -177,8 +177,8 @@ TEST(IpxeScript, GotoLoopIsBoundedAndUnknownLabelWarns) {
 
 TEST(IpxeScript, UnconfiguredScriptDownloadsNothing) {
   Result<IpxePlan> plan = RunIpxeScript(
-      "#!ipxe\necho This node is unconfigured. HW address: ${mac}\nsleep 60\nreboot\n",
-      kScriptUrl, TestEnv());
+      "#!ipxe\necho This node is unconfigured. HW address: ${mac}\nsleep 60\nreboot\n", kScriptUrl,
+      TestEnv());
   ASSERT_TRUE(plan.ok());
   EXPECT_TRUE(plan->fetches.empty());
   EXPECT_FALSE(plan->booted);
@@ -192,9 +192,9 @@ TEST(IpxeScript, NotAScript) {
 TEST(IpxeScript, SetClearIncAndNestedExpansion) {
   std::map<std::string, std::string> vars = {{"idx", "0"}, {"net0/mac", "aa:bb"}, {"x", "1"}};
   EXPECT_EQ(ExpandIpxeVars("${net${idx}/mac:hexhyp}-${nope}-${x}", vars), "aa-bb--1");
-  Result<IpxePlan> plan = RunIpxeScript(
-      "#!ipxe\nset n 1\ninc n 2\nset p a b c\nclear x\nkernel /k/${n}/${p}\nboot\n", kScriptUrl,
-      TestEnv());
+  Result<IpxePlan> plan =
+      RunIpxeScript("#!ipxe\nset n 1\ninc n 2\nset p a b c\nclear x\nkernel /k/${n}/${p}\nboot\n",
+                    kScriptUrl, TestEnv());
   ASSERT_TRUE(plan.ok());
   ASSERT_EQ(plan->fetches.size(), 1u);
   EXPECT_EQ(plan->fetches[0].url, "http://127.0.0.1:9873/k/3/a");
