@@ -2,18 +2,21 @@
 # bench/bootstorm-compare.sh OUTDIR [--nodes N] [--quick] [--reps R] [--image-mb M]
 #                                   [--link-gbps X] [--spread S] [--pattern warewulf|zstd]
 #                                   [--servers "stormwulfd nginx1 nginxauto go"]
+#                                   [--export auto|swctl|cpio]
 #
 # Side-by-side boot storm: the same N simulated iPXE nodes, the same sample image and per-node
 # overlays, against stormwulfd (if built), nginx (1 worker and "auto" workers) and a Go net/http
 # warewulfd stand-in (bench/gohttp). R repetitions each (servers interleaved), medians reported.
 # Writes OUTDIR/summary.txt, OUTDIR/runs/*.{json,csv,ts}, OUTDIR/cdf.png, OUTDIR/throughput.png.
+# The image files nginx and go serve come from `swctl image import` + `swctl image export` when
+# swctl has them (--export auto), so every server sends the same initrd bytes; else cpio | pigz.
 # Loopback only; every server and client run is bounded by a timeout. See docs/bench/bootstorm.md.
 set -euo pipefail
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 [[ $# -ge 1 && $1 != -* ]] || { usage >&2; exit 2; }
 OUT=$(mkdir -p "$1" && cd "$1" && pwd); shift
-NODES=1000; QUICK=0; REPS=3; IMAGE_MB=48; LINK=0; SPREAD=0; PATTERN=warewulf
+NODES=1000; QUICK=0; REPS=3; IMAGE_MB=48; LINK=0; SPREAD=0; PATTERN=warewulf; EXPORT=auto
 SERVERS="stormwulfd nginx1 nginxauto go"
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -25,6 +28,7 @@ while [[ $# -gt 0 ]]; do
     --spread) SPREAD=$2; shift 2;;
     --pattern) PATTERN=$2; shift 2;;
     --servers) SERVERS=$2; shift 2;;
+    --export) EXPORT=$2; shift 2;;
     -h|--help) usage; exit 0;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2;;
   esac
@@ -66,8 +70,16 @@ trap cleanup EXIT
 # 1. Sample image, per-node overlays, exported in Warewulf's provision layout.
 DATA=$OUT/data
 IMG=bench
+swctl_usable() {
+  [[ -x $SWCTL ]] && "$SWCTL" image import --help 2>&1 | grep -q -- --store &&
+    "$SWCTL" image export --help 2>&1 | grep -q -- --format
+}
+
 prepare() {
-  local stamp="$DATA/.prepared-$NODES-$IMAGE_MB-$EXT"
+  if [[ $EXPORT == auto ]]; then
+    if swctl_usable; then EXPORT=swctl; else EXPORT=cpio; fi
+  fi
+  local stamp="$DATA/.prepared-$NODES-$IMAGE_MB-$EXT-$EXPORT"
   if [[ -f $stamp ]]; then log "reusing $DATA"; return; fi
   log "preparing a ${IMAGE_MB} MB sample image and $NODES nodes in $DATA"
   rm -rf "$DATA"; mkdir -p "$DATA"
@@ -102,18 +114,26 @@ while total > 0:
 PY
   mkdir -p "$DATA/provision/images"
   local img=$DATA/provision/images/$IMG.img
-  if [[ -x $SWCTL ]] && "$SWCTL" image export --help >/dev/null 2>&1; then
-    log "swctl image export exists, but the compare script still builds the cpio itself" \
-        "(it needs the plain Warewulf files for nginx and go)"
-  fi
-  # Warewulf: GNU cpio newc of the chroot (here /boot excluded, as Rocky's default excludes do),
-  # then pigz/gzip -6 keeping the uncompressed .img as well.
-  (cd "$rootfs" && find . -mindepth 1 ! -path './boot*' | sed 's|^\./||' |
-     cpio --quiet -o -H newc --renumber-inodes > "$img")
-  if command -v pigz >/dev/null; then pigz -p 2 -6 -k -f "$img"; else gzip -6 -k -f "$img"; fi
-  zstd -q -3 -k -f "$img" -o "$img.zst"
-  # Node list, the MACs bootstorm uses by default, nginx's MAC -> node map, per-node overlays.
+  # The MACs bootstorm uses by default (with node names and UUIDs).
   "$BOOTSTORM" --gen-macs "$NODES" > "$DATA/macs.txt"
+  if [[ $EXPORT == swctl ]]; then
+    # The servable initrd exactly as stormwulfd sends it (newc segments, one compressed member
+    # each), written out as .img / .img.gz / .img.zst for nginx and go.
+    prepare_store || { echo "swctl image import failed: see $DATA/swctl.log" >&2; exit 1; }
+    for f in none:"$img" gzip:"$img.gz" zstd:"$img.zst"; do
+      "$SWCTL" image export "$IMG" "${f#*:}" --format "${f%%:*}" --store "$STORE" \
+        >> "$DATA/swctl.log" 2>&1 || { echo "swctl image export failed: see $DATA/swctl.log" >&2; exit 1; }
+    done
+  else
+    # Warewulf: GNU cpio newc of the chroot (here /boot excluded, as Rocky's default excludes
+    # do), then pigz/gzip -6 keeping the uncompressed .img as well.
+    (cd "$rootfs" && find . -mindepth 1 ! -path './boot*' | sed 's|^\./||' |
+       cpio --quiet -o -H newc --renumber-inodes > "$img")
+    if command -v pigz >/dev/null; then pigz -p 2 -6 -k -f "$img"; else gzip -6 -k -f "$img"; fi
+    zstd -q -3 -k -f "$img" -o "$img.zst"
+  fi
+  log "image: $(stat -c %s "$img") B, .gz $(stat -c %s "$img.gz") B, .zst $(stat -c %s "$img.zst") B ($EXPORT)"
+  # Node list, nginx's MAC -> node map, per-node overlays.
   python3 - "$DATA" "$IMG" <<'PY'
 import json, os, sys, io, random
 data, img = sys.argv[1], sys.argv[2]
@@ -231,7 +251,7 @@ PY
   local kernel=$DATA/chroots/$IMG/rootfs/boot/vmlinuz
   log "importing the sample image into $STORE (swctl image import)"
   "$SWCTL" image import "$DATA/chroots/$IMG/rootfs" "$IMG" --store "$STORE" --kernel "$kernel" \
-    > "$DATA/swctl.log" 2>&1 || return 1
+    --exclude 'boot/*' -q > "$DATA/swctl.log" 2>&1 || return 1
   if "$SWCTL" overlay --help >/dev/null 2>&1 && [[ -d $SRC/overlays ]]; then
     "$SWCTL" overlay build --store "$STORE" --nodes "$DATA/nodes.conf" \
       --overlay-dir "$SRC/overlays" >> "$DATA/swctl.log" 2>&1 ||
