@@ -7,7 +7,7 @@
 find_program(SW_GO go)
 if(SW_GO)
   set(TMPL_ORACLE ${CMAKE_BINARY_DIR}/tests/gotmpl/gotmpl)
-  file(GLOB TMPL_ORACLE_SRCS ${CMAKE_SOURCE_DIR}/tests/gotmpl/*.go)
+  file(GLOB_RECURSE TMPL_ORACLE_SRCS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/gotmpl/*.go)
   set(TMPL_GO_TAGS "")
   if(EXISTS /usr/share/gocode/src/github.com/Masterminds/sprig/functions.go)
     set(TMPL_GO_TAGS -tags sprig)

@@ -41,6 +41,7 @@ const char* ArgTypeName(ArgType t) {
 }
 
 bool Assignable(const Value& v, ArgType t) {
+  if (v.methods() != nullptr && t != ArgType::kAny && t != ArgType::kReflect) return false;
   switch (t) {
     case ArgType::kAny:
     case ArgType::kReflect:
@@ -394,7 +395,7 @@ class Exec {
     return EvalFieldChain(dot, value, var, var->ident, 1, args, final, out);
   }
 
-  Status EvalFieldChain(const Value& /*dot*/, Value receiver, const Node* node,
+  Status EvalFieldChain(const Value& dot, Value receiver, const Node* node,
                         const std::vector<std::string>& ident, size_t from,
                         const std::vector<std::unique_ptr<Node>>* args, const Value* final,
                         Value* out) {
@@ -402,14 +403,16 @@ class Exec {
     std::atomic<uint32_t>* hints = node->hints.get();
     for (size_t i = from; i + 1 < n; ++i) {
       Value next;
-      SW_RETURN_IF_ERROR(EvalField(ident[i], hints ? &hints[i] : nullptr, nullptr, nullptr,
-                                   receiver, &next));
+      SW_RETURN_IF_ERROR(EvalField(dot, node, ident[i], hints ? &hints[i] : nullptr, nullptr,
+                                   nullptr, receiver, &next));
       receiver = std::move(next);
     }
-    return EvalField(ident[n - 1], hints ? &hints[n - 1] : nullptr, args, final, receiver, out);
+    return EvalField(dot, node, ident[n - 1], hints ? &hints[n - 1] : nullptr, args, final,
+                     receiver, out);
   }
 
-  Status EvalField(const std::string& name, std::atomic<uint32_t>* hint,
+  Status EvalField(const Value& dot, const Node* node, const std::string& name,
+                   std::atomic<uint32_t>* hint,
                    const std::vector<std::unique_ptr<Node>>* args, const Value* final,
                    const Value& receiver, Value* out) {
     if (!receiver.IsValid()) {
@@ -418,6 +421,11 @@ class Exec {
     }
     if (receiver.kind() == Value::Kind::kNil) {
       return Errorf("nil pointer evaluating interface {}." + name);
+    }
+    if (const MethodSet* ms = receiver.methods()) {
+      if (const Method* m = ms->Find(name)) {
+        return EvalMethodCall(dot, *m, receiver, node, args, final, out);
+      }
     }
     bool has_args = (args != nullptr && args->size() > 1) || final != nullptr;
     if (receiver.kind() == Value::Kind::kMap) {
@@ -447,23 +455,10 @@ class Exec {
   Status EvalCall(const Value& dot, const Node* ident, const Node* node,
                   const std::vector<std::unique_ptr<Node>>* args, const Value* final,
                   Value* out) {
-    const std::string& name = ident->text;
     const FuncSig& sig = ident->func != nullptr ? ident->func->sig : BuiltinSig(ident->builtin);
-    size_t nargs = args != nullptr ? args->size() - 1 : 0;
-    size_t num_in = nargs + (final != nullptr ? 1 : 0);
-    size_t nparams = sig.params.size();
-    size_t num_fixed = nargs;
-    if (sig.variadic) {
-      num_fixed = nparams - 1;
-      if (num_in < num_fixed) {
-        return Errorf("wrong number of args for " + name + ": want at least " +
-                      std::to_string(nparams - 1) + " got " + std::to_string(nargs));
-      }
-    } else if (num_in != nparams) {
-      return Errorf("wrong number of args for " + name + ": want " + std::to_string(nparams) +
-                    " got " + std::to_string(num_in));
-    }
     if (ident->builtin == kBuiltinAnd || ident->builtin == kBuiltinOr) {
+      SW_RETURN_IF_ERROR(CheckArgCount(ident->text, sig, args, final));
+      size_t nargs = args != nullptr ? args->size() - 1 : 0;
       bool is_or = ident->builtin == kBuiltinOr;
       Value v;
       for (size_t i = 1; i <= nargs; ++i) {
@@ -477,6 +472,46 @@ class Exec {
       *out = std::move(v);
       return Status::OK();
     }
+    return Invoke(dot, ident->text, sig, node, args, final, out, [&](std::span<Value> argv) {
+      return ident->func != nullptr ? ident->func->impl(argv) : CallBuiltin(ident->builtin, argv);
+    });
+  }
+
+  // Go calls a method with the field/chain node as the call node.
+  Status EvalMethodCall(const Value& dot, const Method& m, const Value& receiver,
+                        const Node* node, const std::vector<std::unique_ptr<Node>>* args,
+                        const Value* final, Value* out) {
+    return Invoke(dot, m.name, m.sig, node, args, final, out,
+                  [&](std::span<Value> argv) { return m.impl(receiver, argv); });
+  }
+
+  Status CheckArgCount(const std::string& name, const FuncSig& sig,
+                       const std::vector<std::unique_ptr<Node>>* args, const Value* final) {
+    size_t nargs = args != nullptr ? args->size() - 1 : 0;
+    size_t num_in = nargs + (final != nullptr ? 1 : 0);
+    size_t nparams = sig.params.size();
+    if (sig.variadic) {
+      if (num_in < nparams - 1) {
+        return Errorf("wrong number of args for " + name + ": want at least " +
+                      std::to_string(nparams - 1) + " got " + std::to_string(nargs));
+      }
+    } else if (num_in != nparams) {
+      return Errorf("wrong number of args for " + name + ": want " + std::to_string(nparams) +
+                    " got " + std::to_string(num_in));
+    }
+    return Status::OK();
+  }
+
+  // Go's evalCall after the function is known: argument count, conversion of each argument to
+  // its parameter type, the call, and "error calling NAME: ..." on failure.
+  template <typename Fn>
+  Status Invoke(const Value& dot, const std::string& name, const FuncSig& sig, const Node* node,
+                const std::vector<std::unique_ptr<Node>>* args, const Value* final, Value* out,
+                Fn&& call) {
+    SW_RETURN_IF_ERROR(CheckArgCount(name, sig, args, final));
+    size_t nargs = args != nullptr ? args->size() - 1 : 0;
+    size_t num_in = nargs + (final != nullptr ? 1 : 0);
+    size_t num_fixed = sig.variadic ? sig.params.size() - 1 : nargs;
     // Up to 4 arguments live on the stack (the common case); more go to the heap.
     Value small[4];
     std::vector<Value> big;
@@ -502,8 +537,7 @@ class Exec {
       if (sig.variadic && num_in - 1 < num_fixed) t = sig.params[num_in - 1];
       SW_RETURN_IF_ERROR(ValidateType(*final, t, &argv[i]));
     }
-    Result<Value> r = ident->func != nullptr ? ident->func->impl(argv)
-                                             : CallBuiltin(ident->builtin, argv);
+    Result<Value> r = call(argv);
     if (!r.ok()) {
       At(node);
       return Errorf("error calling " + name + ": " + std::string(r.status().message()));

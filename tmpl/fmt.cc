@@ -634,6 +634,24 @@ void PrintScalar(std::string* out, const Value& v, const Spec& f) {
 }
 
 void PrintValue(std::string* out, const Value& v, const Spec& f, int depth) {
+  // fmt.Stringer: a named type with a String() method prints through it for %v %s %q %x %X.
+  if (const MethodSet* ms = v.methods();
+      ms != nullptr && !f.sharp_v &&
+      (f.verb == 'v' || f.verb == 's' || f.verb == 'q' || f.verb == 'x' || f.verb == 'X')) {
+    const Method* m = ms->Find("String");
+    if (m != nullptr && m->sig.params.empty()) {
+      Result<Value> r = m->impl(v, std::span<Value>());
+      if (!r.ok()) {
+        out->append("%!");
+        AppendRune(out, f.verb);
+        out->append("(PANIC=String method: " + std::string(r.status().message()) + ")");
+        return;
+      }
+      Value plain = r->kind() == Value::Kind::kString ? Value(r->string_value()) : *r;
+      PrintValue(out, plain, f, depth);
+      return;
+    }
+  }
   if (f.verb == 'T' && depth == 0) {
     if (v.IsNilOrInvalid()) {
       Pad(out, "<nil>", f);
@@ -708,6 +726,10 @@ void PrintValue(std::string* out, const Value& v, const Spec& f, int depth) {
 std::string GoQuote(std::string_view s) { return QuoteWith(s, '"', false); }
 
 void AppendValue(std::string* out, const Value& v) {
+  if (v.methods() != nullptr) {
+    PrintValue(out, v, Spec{}, 0);
+    return;
+  }
   switch (v.kind()) {
     case Value::Kind::kString:
       out->append(v.string_value());

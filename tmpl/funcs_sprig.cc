@@ -323,6 +323,36 @@ class Regex {
   bool ok_ = false;
 };
 
+// regexp's allMatches: successive leftmost matches, at most n (n < 0: all), skipping an empty
+// match right after the previous match.
+std::vector<std::pair<size_t, size_t>> FindAllIndex(const Regex& re, const std::string& s,
+                                                    int64_t n) {
+  std::vector<std::pair<size_t, size_t>> out;
+  std::vector<regmatch_t> m;
+  size_t pos = 0;
+  int64_t prev_end = -1;
+  while ((n < 0 || static_cast<int64_t>(out.size()) < n) && pos <= s.size()) {
+    if (!re.Exec(s, pos, &m, pos > 0)) break;
+    size_t so = m[0].rm_so, eo = m[0].rm_eo;
+    bool accept = true;
+    if (eo == pos && so == eo) {
+      if (static_cast<int64_t>(so) == prev_end) accept = false;
+      if (pos >= s.size()) {
+        pos = s.size() + 1;
+      } else {
+        size_t sz;
+        DecodeRune(s, pos, &sz);
+        pos += sz;
+      }
+    } else {
+      pos = eo;
+    }
+    prev_end = static_cast<int64_t>(eo);
+    if (accept) out.emplace_back(so, eo);
+  }
+  return out;
+}
+
 // regexp.Expand for $1, ${1}, $name, ${name}, $$ (named groups are not supported: empty).
 void Expand(std::string* out, std::string_view repl, const std::string& src,
             const std::vector<regmatch_t>& m) {
@@ -636,6 +666,44 @@ std::string UniqueField(std::string_view sep, int64_t index, std::string_view in
 
 Value Str(std::string s) { return Value(std::move(s)); }
 
+// reflect.DeepEqual over our value kinds (int and int64 are different types, as in Go).
+bool DeepEqual(const Value& a, const Value& b) {
+  if (a.IsNilOrInvalid() || b.IsNilOrInvalid()) return a.IsNilOrInvalid() && b.IsNilOrInvalid();
+  if (a.kind() != b.kind() || a.GoTypeName() != b.GoTypeName()) return false;
+  switch (a.kind()) {
+    case Value::Kind::kBool:
+      return a.bool_value() == b.bool_value();
+    case Value::Kind::kInt:
+      return a.int_value() == b.int_value();
+    case Value::Kind::kUint:
+      return a.uint_value() == b.uint_value();
+    case Value::Kind::kFloat:
+      return a.float_value() == b.float_value();
+    case Value::Kind::kString:
+      return a.string_value() == b.string_value();
+    case Value::Kind::kList: {
+      const ValueList& x = a.list();
+      const ValueList& y = b.list();
+      if (x.size() != y.size()) return false;
+      for (size_t i = 0; i < x.size(); ++i) {
+        if (!DeepEqual(x[i], y[i])) return false;
+      }
+      return true;
+    }
+    case Value::Kind::kMap: {
+      const auto& x = a.map_data().entries;
+      const auto& y = b.map_data().entries;
+      if (x.size() != y.size()) return false;
+      for (size_t i = 0; i < x.size(); ++i) {
+        if (x[i].first != y[i].first || !DeepEqual(x[i].second, y[i].second)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 // Unicode simple case mapping through glibc's C.UTF-8 tables (ASCII only if that locale is
 // missing). Go's unicode.ToUpper/ToLower are the reference.
 locale_t Utf8Locale() {
@@ -909,6 +977,36 @@ void AddSprigFuncs(FuncMap* fm) {
     }
     return Value(std::move(l));
   });
+  add("append", {A::kAny, A::kAny}, false, [](Args a) -> Result<Value> {
+    if (a[0].IsNilOrInvalid()) {
+      return Err("runtime error: invalid memory address or nil pointer dereference");
+    }
+    if (a[0].kind() != Value::Kind::kList) {
+      std::string kind = a[0].kind() == Value::Kind::kMap ? (a[0].is_struct() ? "struct" : "map")
+                                                          : a[0].GoTypeName();
+      return Err("Cannot push on type " + kind);
+    }
+    ValueList l = a[0].list();
+    l.push_back(a[1]);
+    return Value(std::move(l));
+  });
+  add("without", {A::kAny, A::kAny}, true, [](Args a) -> Result<Value> {
+    if (a[0].IsNilOrInvalid()) {
+      return Err("runtime error: invalid memory address or nil pointer dereference");
+    }
+    if (a[0].kind() != Value::Kind::kList) {
+      std::string kind = a[0].kind() == Value::Kind::kMap ? (a[0].is_struct() ? "struct" : "map")
+                                                          : a[0].GoTypeName();
+      return Err("Cannot find without on type " + kind);
+    }
+    ValueList out;
+    for (const Value& item : a[0].list()) {
+      bool omit = false;
+      for (size_t k = 1; k < a.size() && !omit; ++k) omit = DeepEqual(item, a[k]);
+      if (!omit) out.push_back(item);
+    }
+    return Value(std::move(out));
+  });
   add("sortAlpha", {A::kAny}, false, [](Args a) -> Result<Value> {
     if (a[0].kind() != Value::Kind::kList) return Value::StringList({StrVal(a[0])});
     std::vector<std::string> s = StrSlice(a[0]);
@@ -993,6 +1091,26 @@ void AddSprigFuncs(FuncMap* fm) {
         if (copied < s.size()) out.append(s, copied, std::string::npos);
         return Str(std::move(out));
       });
+  add("regexSplit", {A::kString, A::kString, A::kInt}, false, [](Args a) -> Result<Value> {
+    // regexp.(*Regexp).Split.
+    Regex re;
+    SW_RETURN_IF_ERROR(re.Compile(a[0].string_value()));
+    const std::string& s = a[1].string_value();
+    int64_t n = a[2].int_value();
+    if (n == 0) return Value::StringList({});
+    if (!a[0].string_value().empty() && s.empty()) return Value::StringList({""});
+    std::vector<std::pair<size_t, size_t>> matches = FindAllIndex(re, s, n);
+    std::vector<std::string> out;
+    size_t beg = 0, end = 0;
+    for (const auto& [so, eo] : matches) {
+      if (n > 0 && static_cast<int64_t>(out.size()) == n - 1) break;
+      end = so;
+      if (eo != 0) out.push_back(s.substr(beg, end - beg));
+      beg = eo;
+    }
+    if (end != s.size()) out.push_back(s.substr(beg));
+    return Value::StringList(std::move(out));
+  });
   // Dates.
   add("now", {}, false, [](Args) -> Result<Value> {
     return Value::Int64(static_cast<int64_t>(time(nullptr)));
@@ -1002,6 +1120,66 @@ void AddSprigFuncs(FuncMap* fm) {
                                                 : time(nullptr);
     return Str(GoDateFormat(a[0].string_value(), t));
   });
+}
+
+std::shared_ptr<const MethodSet> WWBoolMethods() {
+  static const std::shared_ptr<const MethodSet> kSet = [] {
+    auto lower = [](const Value& v) {
+      std::string s = v.kind() == Value::Kind::kString ? v.string_value() : std::string();
+      for (char& c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+      return s;
+    };
+    auto is_unset = [](const std::string& s) {
+      return s == "unset" || s == "delete" || s == "undef" || s == "--" || s == "nil" ||
+             s == "0.0.0.0";
+    };
+    // strconv.ParseBool.
+    auto parse_bool = [](const std::string& s, bool* b) {
+      static const char* const kTrue[] = {"1", "t", "T", "TRUE", "true", "True"};
+      static const char* const kFalse[] = {"0", "f", "F", "FALSE", "false", "False"};
+      for (const char* t : kTrue) {
+        if (s == t) return *b = true, true;
+      }
+      for (const char* f : kFalse) {
+        if (s == f) return *b = false, true;
+      }
+      return false;
+    };
+    auto set = std::make_shared<MethodSet>();
+    set->type_name = "wwtype.WWbool";
+    set->methods.push_back(
+        {"Bool", FuncSig{{}, false},
+         [=](const Value& recv, std::span<Value>) -> Result<Value> {
+           std::string s = lower(recv);
+           if (is_unset(s)) return Value(false);
+           if (s == "yes") return Value(true);
+           if (s == "no" || s.empty()) return Value(false);
+           bool b;
+           return Value(parse_bool(s, &b) && b);
+         }});
+    set->methods.push_back(
+        {"BoolDefaultTrue", FuncSig{{}, false},
+         [=](const Value& recv, std::span<Value>) -> Result<Value> {
+           std::string s = lower(recv);
+           if (is_unset(s)) return Value(false);
+           if (s == "yes" || s.empty()) return Value(true);
+           if (s == "no") return Value(false);
+           bool b;
+           return Value(parse_bool(s, &b) ? b : true);
+         }});
+    set->methods.push_back({"String", FuncSig{{}, false},
+                            [](const Value& recv, std::span<Value>) -> Result<Value> {
+                              return Value(recv.kind() == Value::Kind::kString
+                                               ? recv.string_value()
+                                               : std::string());
+                            }});
+    set->methods.push_back({"Type", FuncSig{{}, false},
+                            [](const Value&, std::span<Value>) -> Result<Value> {
+                              return Value("WWbool");
+                            }});
+    return set;
+  }();
+  return kSet;
 }
 
 void AddWarewulfFuncs(FuncMap* fm) {

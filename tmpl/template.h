@@ -47,6 +47,11 @@ void AddSprigFuncs(FuncMap* fm);
 // ...) are registered by the overlay builder with closures over its own state.
 void AddWarewulfFuncs(FuncMap* fm);
 
+// Methods of Warewulf's wwtype.WWbool (a string type): Bool, BoolDefaultTrue, String, Type.
+// The overlay builder wraps WWbool fields as Value(str).WithMethods(WWBoolMethods()) so that
+// templates like `{{if $netdev.OnBoot.BoolDefaultTrue}}` work.
+std::shared_ptr<const MethodSet> WWBoolMethods();
+
 struct TemplateSet;
 
 class Template {

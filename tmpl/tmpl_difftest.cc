@@ -336,6 +336,51 @@ class Gen {
   std::mt19937 rng_;
 };
 
+// Deterministic stand-ins for the overlay builder's context-bound functions (the oracle has the
+// same ones in tests/gotmpl/funcs.go).
+void AddBuilderStubs(FuncMap* fm) {
+  using A = ArgType;
+  using Args = std::span<Value>;
+  auto s1 = [](const char* prefix, const char* suffix) {
+    return [prefix, suffix](Args a) -> Result<Value> {
+      return Value(std::string(prefix) + a[0].string_value() + suffix);
+    };
+  };
+  fm->Add("Include", {{A::kString}, false}, s1("<include ", ">"));
+  fm->Add("IncludeFrom", {{A::kString, A::kString}, false}, [](Args a) -> Result<Value> {
+    return Value("<include " + a[0].string_value() + ":" + a[1].string_value() + ">");
+  });
+  fm->Add("IncludeBlock", {{A::kString, A::kString}, false}, [](Args a) -> Result<Value> {
+    return Value("<block " + a[0].string_value() + " until " + a[1].string_value() + ">");
+  });
+  fm->Add("file", {{A::kString}, false}, s1("{{ /* file \"", "\" */ }}"));
+  fm->Add("softlink", {{A::kString}, false}, s1("{{ /* softlink \"", "\" */ }}"));
+  fm->Add("ImportLink", {{A::kString}, false}, s1("{{ /* softlink \"", "\" */ }}"));
+  fm->Add("readlink", {{A::kString}, false}, s1("", ""));
+  auto empty = [](Args) -> Result<Value> { return Value(""); };
+  fm->Add("abort", {{}, false}, empty);
+  fm->Add("nobackup", {{}, false}, empty);
+  fm->Add("IgnitionJson", {{}, false}, [](Args) -> Result<Value> { return Value("{}"); });
+}
+
+// {"__wwbool__": "x"} (as decoded by ValueFromJson) -> a wwtype.WWbool value, recursively.
+Value ConvertWWBool(const Value& v) {
+  if (v.kind() == Value::Kind::kList) {
+    ValueList l;
+    for (const Value& e : v.list()) l.push_back(ConvertWWBool(e));
+    return Value(std::move(l));
+  }
+  if (v.kind() != Value::Kind::kMap) return v;
+  const auto& e = v.map_data().entries;
+  if (!v.is_struct() && e.size() == 1 && e[0].first == "__wwbool__" &&
+      e[0].second.kind() == Value::Kind::kString) {
+    return Value(e[0].second.string_value()).WithMethods(WWBoolMethods());
+  }
+  std::vector<std::pair<std::string, Value>> out;
+  for (const auto& [k, x] : e) out.emplace_back(k, ConvertWWBool(x));
+  return v.is_struct() ? Value::Struct(std::move(out)) : Value::Map(std::move(out));
+}
+
 // ---- Running ------------------------------------------------------------------------------
 
 std::string JsonStr(const std::string& s) { return *ValueToJson(Value(s)); }
@@ -478,11 +523,13 @@ int Main(int argc, char** argv) {
 
   auto fm = std::make_shared<FuncMap>();
   AddWarewulfFuncs(fm.get());
+  AddBuilderStubs(fm.get());
   if (has_sprig) AddSprigFuncs(fm.get());  // same function set as the oracle
   int mismatches = 0, exact = 0, both_err = 0, loose_err = 0;
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
-    auto data = ValueFromJson(c.data);
+    auto parsed = ValueFromJson(c.data);
+    Result<Value> data = ConvertWWBool(*parsed);
     bool err = false;
     std::string text;
     auto t = Template::Parse("tpl", c.tmpl, fm);

@@ -140,6 +140,10 @@ size_t Value::Size() const {
 
 std::string Value::GoTypeName(bool want_static) const {
   if (want_static && boxed_) return "interface {}";
+  if (methods_ != nullptr && !methods_->type_name.empty() && kind_ != Kind::kNil &&
+      kind_ != Kind::kInvalid) {
+    return methods_->type_name;
+  }
   switch (kind_) {
     case Kind::kInvalid:
       return "<nil>";

@@ -66,6 +66,27 @@ struct Func {
   FuncImpl impl;
 };
 
+// Methods of a Go named type (e.g. Warewulf's wwtype.WWbool with Bool()/BoolDefaultTrue()).
+// A Value carrying a MethodSet behaves like a value of that type: `.Name` calls the method
+// (methods take precedence over map keys/struct fields, as in Go), its Go type name is
+// type_name, it is not assignable to basic parameter types, and a zero-argument "String"
+// method is used when printing (Go's fmt.Stringer).
+struct Method {
+  std::string name;
+  FuncSig sig;  // parameters after the receiver
+  std::function<Result<Value>(const Value& receiver, std::span<Value> args)> impl;
+};
+struct MethodSet {
+  std::string type_name;  // e.g. "wwtype.WWbool"
+  std::vector<Method> methods;
+  const Method* Find(std::string_view name) const {
+    for (const auto& m : methods) {
+      if (m.name == name) return &m;
+    }
+    return nullptr;
+  }
+};
+
 struct MapData {
   // Map flavour: sorted by key, unique. Struct flavour: declaration order.
   std::vector<std::pair<std::string, Value>> entries;
@@ -129,6 +150,14 @@ class Value {
   // A struct: fields in declaration order; names should be unique.
   static Value Struct(std::vector<std::pair<std::string, Value>> fields);
   static Value Function(std::shared_ptr<const Func> f);
+  // A copy of this value as a value of a named type with methods (nullptr: plain value).
+  Value WithMethods(std::shared_ptr<const MethodSet> m) const {
+    Value v = *this;
+    v.methods_ = std::move(m);
+    return v;
+  }
+  // nullptr for plain values. Valid while this Value lives.
+  const MethodSet* methods() const { return methods_.get(); }
 
   Kind kind() const { return kind_; }
   bool IsValid() const { return kind_ != Kind::kInvalid; }
@@ -199,6 +228,7 @@ class Value {
     double f;
   } u_{};
   std::shared_ptr<const void> ptr_;
+  std::shared_ptr<const MethodSet> methods_;
 };
 
 // Go's fmt.Sprint of one value with the %v verb (as `{{.}}` prints, minus "<no value>").

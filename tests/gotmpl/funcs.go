@@ -15,7 +15,8 @@ var sprigSubset = []string{
 	"hasSuffix", "quote", "squote", "indent", "nindent", "list", "dict", "get", "set", "keys",
 	"hasKey", "first", "last", "until", "add", "sub", "mul", "div", "mod", "atoi", "int",
 	"toString", "b64enc", "b64dec", "sha256sum", "regexMatch", "regexReplaceAll", "toJson", "now",
-	"date", "sortAlpha", "repeat", "add1", "substr", "nospace", "cat",
+	"date", "sortAlpha", "repeat", "add1", "substr", "nospace", "cat", "append", "without",
+	"regexSplit",
 }
 
 func funcMap() template.FuncMap {
@@ -26,6 +27,18 @@ func funcMap() template.FuncMap {
 		"UniqueField":       uniqueField,
 		"SystemdEscape":     func(s string) string { return systemdEscape(s, false) },
 		"SystemdEscapePath": func(s string) string { return systemdEscape(s, true) },
+		// Deterministic stand-ins for the overlay builder's context-bound functions; the C++
+		// side (tmpl/tmpl_difftest.cc) registers the same ones.
+		"Include":      func(p string) string { return "<include " + p + ">" },
+		"IncludeFrom":  func(img, p string) string { return "<include " + img + ":" + p + ">" },
+		"IncludeBlock": func(p, m string) (string, error) { return "<block " + p + " until " + m + ">", nil },
+		"file":         func(n string) string { return fmt.Sprintf("{{ /* file \"%s\" */ }}", n) },
+		"softlink":     func(t string) string { return fmt.Sprintf("{{ /* softlink \"%s\" */ }}", t) },
+		"readlink":     func(p string) (string, error) { return p, nil },
+		"ImportLink":   func(p string) string { return fmt.Sprintf("{{ /* softlink \"%s\" */ }}", p) },
+		"abort":        func() string { return "" },
+		"nobackup":     func() string { return "" },
+		"IgnitionJson": func() string { return "{}" },
 	}
 	all := sprigFuncs()
 	for _, n := range sprigSubset {

@@ -1,14 +1,18 @@
 // Command gotmpl is the differential-testing oracle for Stormwulf's C++ template engine (tmpl/).
 //
 // It reads JSON lines from stdin, one test case each:
-//   {"name": "...", "tmpl": "template text", "data": <JSON>, "exec": "optional template name"}
+//
+//	{"name": "...", "tmpl": "template text", "data": <JSON>, "exec": "optional template name"}
+//
 // renders the template with Go's text/template (Option("missingkey=default"), the Sprig subset
 // and the Warewulf helpers that tmpl/ implements), and writes one JSON line per case:
-//   {"name": "...", "out": "rendered text"} or {"name": "...", "err": "error text"}
+//
+//	{"name": "...", "out": "rendered text"} or {"name": "...", "err": "error text"}
 //
 // Data conventions shared with the C++ side: JSON integers decode to Go int, other numbers to
 // float64, null to nil; an object {"__struct__": {...}} becomes a Go struct whose fields (of type
-// interface{}, names must be exported) keep the document order.
+// interface{}, names must be exported) keep the document order; {"__wwbool__": "yes"} becomes a
+// WWbool (Warewulf's string type with Bool/BoolDefaultTrue methods).
 package main
 
 import (
@@ -22,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"./wwtype"
 )
 
 type testCase struct {
@@ -83,6 +89,11 @@ func decodeFrom(dec *json.Decoder, tok json.Token) (interface{}, error) {
 			}
 			if _, err := dec.Token(); err != nil {
 				return nil, err
+			}
+			if len(keys) == 1 && keys[0] == "__wwbool__" {
+				if str, ok := vals[0].(string); ok {
+					return wwtype.WWbool(str), nil
+				}
 			}
 			if len(keys) == 1 && keys[0] == "__struct__" {
 				if of, ok := vals[0].(orderedFields); ok {
