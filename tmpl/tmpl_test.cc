@@ -245,6 +245,40 @@ TEST(TmplExec, TopLevelFields) {
   EXPECT_EQ(fields("{{(.A).B}} {{len .C}}"), "A,C,");
 }
 
+TEST(TmplExec, MethodsOnValues) {
+  Value data = Value::Struct(
+      {{"OnBoot", Value("").WithMethods(WWBoolMethods())},
+       {"Write", Value("no").WithMethods(WWBoolMethods())},
+       {"Node", Value::Map(std::map<std::string, Value>{{"x", 1}})}});
+  auto t = Template::Parse(
+      "m", "{{.OnBoot.BoolDefaultTrue}} {{.Write.Bool}} [{{.OnBoot}}] {{printf \"%T\" .Write}}",
+      AllFuncs());
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t->Render(data), "true false [] wwtype.WWbool");
+  // A method with an argument, and Stringer printing, on a custom type.
+  auto set = std::make_shared<MethodSet>();
+  set->type_name = "main.Temp";
+  set->methods.push_back({"Plus", FuncSig{{ArgType::kInt}, false},
+                          [](const Value& r, std::span<Value> a) -> Result<Value> {
+                            return Value(r.int_value() + a[0].int_value());
+                          }});
+  set->methods.push_back({"String", FuncSig{{}, false},
+                          [](const Value& r, std::span<Value>) -> Result<Value> {
+                            return Value(std::to_string(r.int_value()) + "C");
+                          }});
+  Value temp = Value(20).WithMethods(set);
+  auto t2 = Template::Parse("m", "{{.T}} {{.T.Plus 5}} {{3 | .T.Plus}} {{.T.Plus}}", nullptr);
+  ASSERT_TRUE(t2.ok());
+  auto r = t2->Render(Value::Map(std::map<std::string, Value>{{"T", temp}}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(),
+            "template: m:1:41: executing \"m\" at <.T.Plus>: wrong number of args for Plus: "
+            "want 1 got 0");
+  std::string out;
+  (void)t2->Execute(Value::Map(std::map<std::string, Value>{{"T", temp}}), &out);
+  EXPECT_EQ(out, "20C 25 23 ");
+}
+
 TEST(TmplExec, RecursionDepthIsBounded) {
   std::string r = R("{{define \"R\"}}{{template \"R\" .}}{{end}}{{template \"R\" .}}");
   EXPECT_NE(r.find("exceeded maximum template depth"), std::string::npos) << r;
