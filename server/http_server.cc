@@ -1,1 +1,933 @@
-// placeholder: implemented by its owner.
+// Connection state machine and buffer ownership: docs/http-engine.md.
+#include "server/http_server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+
+#include "common/fs_util.h"
+#include "common/log.h"
+#include "server/http_parser.h"
+#include "uring/ring.h"
+
+namespace sw {
+
+struct HttpServer::Shared {
+  HttpServerOptions opts;
+  HttpHandler* handler = nullptr;
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> requests{0}, by_status[6] = {}, s304{0}, bytes_sent{0}, active{0},
+      accepted{0}, errors{0}, lat[HttpMetrics::kBuckets] = {}, lat_sum_ns{0};
+};
+
+namespace {
+
+constexpr unsigned kRingEntries = 1024;
+constexpr unsigned kRecvBuffers = 512;   // per thread, shared by all connections
+constexpr unsigned kRecvBufferSize = 8192;
+constexpr size_t kMaxBufferedBytes = 64 * 1024;  // unparsed bytes a connection may hold
+constexpr size_t kPipeSize = 1 << 20;
+constexpr size_t kMaxHeaders = 64;
+
+uint64_t NowMs() { return MonotonicNanos() / 1000000; }
+
+const char* Reason(int code) {
+  switch (code) {
+    case 200: return "OK";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Status";
+  }
+}
+
+bool IEq(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (tolower(static_cast<unsigned char>(a[i])) != tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ContainsToken(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view t = list.substr(0, comma);
+    while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+    while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+    if (IEq(t, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+// If-None-Match: "*" or a list of entity tags; strong comparison (a W/ tag never matches a
+// strong validator for a GET of the same bytes? RFC 9110 uses weak comparison for INM: strip W/).
+bool EtagMatches(std::string_view inm, std::string_view etag) {
+  while (!inm.empty()) {
+    while (!inm.empty() && (inm.front() == ' ' || inm.front() == ',')) inm.remove_prefix(1);
+    if (inm.empty()) break;
+    if (inm.front() == '*') return true;
+    if (inm.substr(0, 2) == "W/") inm.remove_prefix(2);
+    if (inm.empty() || inm.front() != '"') return false;
+    size_t close = inm.find('"', 1);
+    if (close == std::string_view::npos) return false;
+    std::string_view tag = inm.substr(0, close + 1);
+    std::string_view mine = etag.substr(0, 2) == "W/" ? etag.substr(2) : etag;
+    if (tag == mine) return true;
+    inm.remove_prefix(close + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string HttpDate(int64_t t) {
+  time_t tt = static_cast<time_t>(t);
+  tm g;
+  gmtime_r(&tt, &g);
+  char buf[40];
+  strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &g);
+  return buf;
+}
+
+int64_t ParseHttpDate(std::string_view s) {
+  tm g{};
+  std::string str(s);
+  const char* end = strptime(str.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &g);
+  if (end == nullptr || *end != '\0') return -1;
+  return static_cast<int64_t>(timegm(&g));
+}
+
+RangeResult ParseRange(std::string_view h, uint64_t length, ByteRange* out) {
+  if (h.substr(0, 6) != "bytes=") return RangeResult::kNone;
+  h.remove_prefix(6);
+  if (h.find(',') != std::string_view::npos) return RangeResult::kNone;  // multi-range: full body
+  size_t dash = h.find('-');
+  if (dash == std::string_view::npos) return RangeResult::kNone;
+  auto num = [](std::string_view s, uint64_t* v) {
+    if (s.empty() || s.size() > 19) return false;
+    uint64_t r = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return false;
+      r = r * 10 + static_cast<uint64_t>(c - '0');
+    }
+    *v = r;
+    return true;
+  };
+  std::string_view a = h.substr(0, dash), b = h.substr(dash + 1);
+  if (a.empty()) {  // suffix: last N bytes
+    uint64_t n;
+    if (!num(b, &n)) return RangeResult::kNone;
+    if (n == 0 || length == 0) return RangeResult::kUnsatisfiable;
+    out->first = n >= length ? 0 : length - n;
+    out->last = length - 1;
+    return RangeResult::kSatisfiable;
+  }
+  uint64_t first;
+  if (!num(a, &first)) return RangeResult::kNone;
+  uint64_t last = length == 0 ? 0 : length - 1;
+  if (!b.empty()) {
+    if (!num(b, &last)) return RangeResult::kNone;
+    if (last < first) return RangeResult::kNone;
+    if (length > 0 && last >= length) last = length - 1;
+  }
+  if (first >= length) return RangeResult::kUnsatisfiable;
+  out->first = first;
+  out->last = last;
+  return RangeResult::kSatisfiable;
+}
+
+class HttpServer::Loop {
+ public:
+  Loop(Shared* shared, int index) : sh_(shared), index_(index) {}
+  ~Loop();
+  Status Init();
+  void AddListener(int fd) { listeners_.push_back(std::make_unique<Listener>(this, fd)); }
+  void Run();
+  void Post(std::function<void()> fn);
+  const std::string& mode() const { return ring_->mode(); }
+
+  class Conn;
+  void Deliver(uint64_t gen, HttpResponse resp);
+
+ private:
+  struct Listener : Completion {
+    Listener(Loop* l, int f) : loop(l), fd(f) {}
+    void Arm() {
+      io_uring_prep_multishot_accept(loop->ring_->Sqe(this), fd, nullptr, nullptr, SOCK_CLOEXEC);
+      armed = true;
+    }
+    void OnCqe(int res, uint32_t flags) override;
+    Loop* loop;
+    int fd;
+    bool armed = false;
+  };
+  struct Wake : Completion {
+    explicit Wake(Loop* l) : loop(l) {}
+    void Arm() { io_uring_prep_read(loop->ring_->Sqe(this), loop->event_fd_, &value, 8, 0); }
+    void OnCqe(int, uint32_t) override {
+      loop->RunPosted();
+      if (!loop->sh_->stopping.load()) Arm();
+    }
+    Loop* loop;
+    uint64_t value = 0;
+  };
+  void Accepted(int fd);
+  void RunPosted();
+  void ScanTimeouts();
+
+  Shared* sh_;
+  int index_;
+  std::unique_ptr<Ring> ring_;
+  std::unique_ptr<BufferRing> bufs_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  int event_fd_ = -1;
+  std::unique_ptr<Wake> wake_;
+  std::mutex post_mu_;
+  std::vector<std::function<void()>> posted_;  // GUARDED_BY(post_mu_)
+  std::unordered_map<uint64_t, Conn*> live_;
+  uint64_t next_gen_ = 1;
+  std::thread::id thread_id_;
+  friend class Conn;
+};
+
+class HttpServer::Loop::Conn {
+ public:
+  Conn(Loop* loop, int fd, uint64_t gen) : loop_(loop), fd_(fd), gen_(gen) {
+    deadline_ms_ = NowMs() + static_cast<uint64_t>(loop->sh_->opts.idle_timeout_ms);
+    socklen_t len = sizeof(peer_);
+    getpeername(fd, reinterpret_cast<sockaddr*>(&peer_), &len);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  void Start() { ArmRecv(); }
+  void Close();
+  void Deliver(HttpResponse resp);
+  bool Expired(uint64_t now) const { return !closing_ && phase_ != kHandling && now > deadline_ms_; }
+  uint64_t gen() const { return gen_; }
+
+ private:
+  enum Phase : uint8_t { kIdle, kHandling, kSending };
+  struct Op final : Completion {
+    using Fn = void (Conn::*)(int, uint32_t);
+    Op(Conn* c, Fn fn) : c(c), fn(fn) {}
+    void OnCqe(int r, uint32_t f) override { (c->*fn)(r, f); }
+    Conn* c;
+    Fn fn;
+  };
+  void ArmRecv();
+  void OnRecv(int res, uint32_t flags);
+  void TryProcess();
+  void SendError(int code, bool close, const char* allow = nullptr);
+  void StartSend();
+  void SubmitSendHead();
+  void OnSendHead(int res, uint32_t);
+  void NextPiece();
+  void SubmitSendMem();
+  void OnSendMem(int res, uint32_t);
+  void SubmitSpliceIn();
+  void OnSpliceIn(int res, uint32_t);
+  void SubmitSpliceOut();
+  void OnSpliceOut(int res, uint32_t);
+  void FinishResponse();
+  void Fail();
+  void MaybeFree();
+  void Progress() {
+    deadline_ms_ = NowMs() + static_cast<uint64_t>(loop_->sh_->opts.send_timeout_ms);
+  }
+
+  Loop* loop_;
+  int fd_;
+  uint64_t gen_;
+  sockaddr_storage peer_{};
+  Phase phase_ = kIdle;
+  bool recv_armed_ = false;
+  bool peer_closed_ = false;
+  bool closing_ = false;
+  bool close_after_ = false;
+  int inflight_ = 0;  // SQEs whose final CQE has not arrived
+  uint64_t deadline_ms_ = 0;
+  bool head_started_ = false;
+  std::string in_;  // received, unparsed bytes (empty while idle: no per-connection buffer)
+  // The request being answered (copied out of in_, which the next recv may change).
+  bool req_head_ = false;
+  bool req_keep_alive_ = true;
+  std::string req_range_, req_inm_, req_ims_;
+  uint64_t req_start_ns_ = 0;
+  // Response being sent.
+  std::string out_;
+  size_t out_off_ = 0;
+  std::vector<BodyPiece> pieces_;
+  size_t piece_ = 0;
+  uint64_t piece_off_ = 0;  // bytes of pieces_[piece_] already sent
+  int pipe_r_ = -1, pipe_w_ = -1;
+  uint64_t pipe_bytes_ = 0;
+  size_t pipe_cap_ = 65536;
+  Op recv_op_{this, &Conn::OnRecv};
+  Op send_head_op_{this, &Conn::OnSendHead};
+  Op send_mem_op_{this, &Conn::OnSendMem};
+  Op splice_in_op_{this, &Conn::OnSpliceIn};
+  Op splice_out_op_{this, &Conn::OnSpliceOut};
+};
+
+namespace {
+class ConnWriter : public ResponseWriter {
+ public:
+  ConnWriter(HttpServer::Loop* loop, uint64_t gen, std::thread::id tid)
+      : loop_(loop), gen_(gen), tid_(tid) {}
+  void Respond(HttpResponse resp) override {
+    if (used_.exchange(true)) return;
+    if (std::this_thread::get_id() == tid_) {
+      loop_->Deliver(gen_, std::move(resp));
+    } else {
+      auto* loop = loop_;
+      uint64_t gen = gen_;
+      auto shared = std::make_shared<HttpResponse>(std::move(resp));
+      loop_->Post([loop, gen, shared] { loop->Deliver(gen, std::move(*shared)); });
+    }
+  }
+
+ private:
+  HttpServer::Loop* loop_;
+  uint64_t gen_;
+  std::thread::id tid_;
+  std::atomic<bool> used_{false};
+};
+}  // namespace
+
+// ---------------------------------------------------------------- Loop
+
+HttpServer::Loop::~Loop() {
+  for (auto& l : listeners_) ::close(l->fd);
+  if (event_fd_ >= 0) ::close(event_fd_);
+}
+
+Status HttpServer::Loop::Init() {
+  SW_ASSIGN_OR_RETURN(ring_, Ring::Create(kRingEntries));
+  SW_ASSIGN_OR_RETURN(bufs_, BufferRing::Create(ring_.get(), 0, kRecvBuffers, kRecvBufferSize));
+  event_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (event_fd_ < 0) return FromErrno("eventfd", errno);
+  wake_ = std::make_unique<Wake>(this);
+  return Status::OK();
+}
+
+void HttpServer::Loop::Post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> l(post_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  ssize_t n = ::write(event_fd_, &one, sizeof(one));
+  (void)n;
+}
+
+void HttpServer::Loop::RunPosted() {
+  std::vector<std::function<void()>> fns;
+  {
+    std::lock_guard<std::mutex> l(post_mu_);
+    fns.swap(posted_);
+  }
+  for (auto& f : fns) f();
+}
+
+void HttpServer::Loop::Listener::OnCqe(int res, uint32_t flags) {
+  if (res >= 0) {
+    loop->Accepted(res);
+  } else if (res != -ECANCELED && res != -EINVAL && res != -EBADF) {
+    LOG(WARNING) << "accept: " << std::strerror(-res);
+  }
+  if (!(flags & IORING_CQE_F_MORE)) {
+    armed = false;
+    if (!loop->sh_->stopping.load() && res != -EBADF && res != -EINVAL) Arm();
+  }
+}
+
+void HttpServer::Loop::Accepted(int fd) {
+  if (sh_->active.load() >= sh_->opts.max_connections || sh_->stopping.load()) {
+    ::close(fd);  // over the cap: refuse at once rather than queue without bound
+    return;
+  }
+  sh_->accepted.fetch_add(1, std::memory_order_relaxed);
+  sh_->active.fetch_add(1, std::memory_order_relaxed);
+  uint64_t gen = (static_cast<uint64_t>(index_) << 48) | next_gen_++;
+  Conn* c = new Conn(this, fd, gen);
+  live_[gen] = c;
+  c->Start();
+}
+
+void HttpServer::Loop::Deliver(uint64_t gen, HttpResponse resp) {
+  auto it = live_.find(gen);
+  if (it == live_.end()) return;  // the client went away: drop the response
+  it->second->Deliver(std::move(resp));
+}
+
+void HttpServer::Loop::ScanTimeouts() {
+  uint64_t now = NowMs();
+  std::vector<Conn*> expired;
+  for (auto& [gen, c] : live_) {
+    if (c->Expired(now)) expired.push_back(c);
+  }
+  for (Conn* c : expired) {
+    sh_->errors.fetch_add(1, std::memory_order_relaxed);
+    c->Close();
+  }
+}
+
+void HttpServer::Loop::Run() {
+  thread_id_ = std::this_thread::get_id();
+  for (auto& l : listeners_) l->Arm();
+  wake_->Arm();
+  uint64_t last_scan = NowMs();
+  bool closing_listeners = false;
+  uint64_t stop_deadline = 0;
+  for (;;) {
+    ring_->RunOnce(200);
+    uint64_t now = NowMs();
+    if (now - last_scan >= 200) {
+      ScanTimeouts();
+      last_scan = now;
+    }
+    if (sh_->stopping.load()) {
+      if (!closing_listeners) {
+        closing_listeners = true;
+        stop_deadline = now + 2000;
+        for (auto& l : listeners_) ::shutdown(l->fd, SHUT_RDWR);
+        std::vector<Conn*> all;
+        for (auto& [g, c] : live_) all.push_back(c);
+        for (Conn* c : all) c->Close();
+      }
+      RunPosted();
+      if (live_.empty() || now > stop_deadline) break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- Conn
+
+void HttpServer::Loop::Conn::ArmRecv() {
+  if (recv_armed_ || closing_ || peer_closed_) return;
+  io_uring_sqe* sqe = loop_->ring_->Sqe(&recv_op_);
+  io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = loop_->bufs_->group();
+  recv_armed_ = true;
+  ++inflight_;
+}
+
+void HttpServer::Loop::Conn::OnRecv(int res, uint32_t flags) {
+  bool final = !(flags & IORING_CQE_F_MORE);
+  if (final) {
+    recv_armed_ = false;
+    --inflight_;
+  }
+  if (res > 0) {
+    unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+    // Copy out and recycle the shared buffer at once (receive -> use -> recycle).
+    if (!closing_) in_.append(loop_->bufs_->Buffer(id), static_cast<size_t>(res));
+    loop_->bufs_->Recycle(id);
+  } else if (res == 0) {
+    peer_closed_ = true;
+  } else if (res != -ENOBUFS && !closing_) {
+    loop_->sh_->errors.fetch_add(1, std::memory_order_relaxed);
+    Close();
+  }
+  if (closing_) {
+    MaybeFree();
+    return;
+  }
+  if (in_.size() > kMaxBufferedBytes) {  // a client flooding us with pipelined bytes
+    Close();
+    return;
+  }
+  if (final && !peer_closed_) ArmRecv();  // re-arm on !F_MORE (incl. -ENOBUFS)
+  TryProcess();
+}
+
+void HttpServer::Loop::Conn::TryProcess() {
+  if (closing_ || phase_ != kIdle) return;
+  const HttpServerOptions& o = loop_->sh_->opts;
+  if (in_.empty()) {
+    head_started_ = false;
+    if (peer_closed_) {
+      Close();
+      return;
+    }
+    deadline_ms_ = NowMs() + static_cast<uint64_t>(o.idle_timeout_ms);
+    return;
+  }
+  HttpRequest req;
+  HttpHeaderView headers[kMaxHeaders];
+  long n = ParseRequestHead(in_.data(), in_.size(), &req, headers, kMaxHeaders);
+  if (n == kHeadIncomplete) {
+    if (in_.size() > o.max_head_bytes) {
+      SendError(431, true);
+    } else if (peer_closed_) {
+      Close();
+    } else if (!head_started_) {
+      head_started_ = true;  // the header timeout runs from the first byte of a head
+      deadline_ms_ = NowMs() + static_cast<uint64_t>(o.header_timeout_ms);
+    }
+    return;
+  }
+  head_started_ = false;
+  if (n == kHeadTooManyHeaders) return SendError(431, true);
+  if (n == kHeadBad) return SendError(400, true);
+  if (static_cast<size_t>(n) > o.max_head_bytes) return SendError(431, true);
+  if (req.target.size() > o.max_uri_bytes) return SendError(414, true);
+  req_start_ns_ = MonotonicNanos();
+  bool is_get = req.method == "GET", is_head = req.method == "HEAD";
+  if (!is_get && !is_head) {
+    static const char* kKnown[] = {"POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "CONNECT"};
+    for (const char* m : kKnown) {
+      if (req.method == m) return SendError(405, true, "GET, HEAD");
+    }
+    return SendError(501, true);
+  }
+  std::string_view cl = req.Header("Content-Length");
+  if (!req.Header("Transfer-Encoding").empty() || (!cl.empty() && cl != "0")) {
+    return SendError(413, true);  // provisioning requests carry no body
+  }
+  std::string_view conn_hdr = req.Header("Connection");
+  req_keep_alive_ = req.minor_version >= 1 ? !ContainsToken(conn_hdr, "close")
+                                           : ContainsToken(conn_hdr, "keep-alive");
+  req_head_ = is_head;
+  req_range_ = std::string(req.Header("Range"));
+  req_inm_ = std::string(req.Header("If-None-Match"));
+  req_ims_ = std::string(req.Header("If-Modified-Since"));
+  // Path: collapse "//" (Warewulf's slashFix) in a private copy, split the query.
+  std::string target(req.target);
+  size_t q = target.find('?');
+  std::string path = target.substr(0, q);
+  path.resize(CollapseSlashes(path.data(), path.size()));
+  std::string query = q == std::string::npos ? "" : target.substr(q + 1);
+  req.path = path;
+  req.query = query;
+  req.peer = peer_;
+  req.peer_port = peer_.ss_family == AF_INET6
+                      ? ntohs(reinterpret_cast<sockaddr_in6*>(&peer_)->sin6_port)
+                      : ntohs(reinterpret_cast<sockaddr_in*>(&peer_)->sin_port);
+  req.tls = o.tls;
+  phase_ = kHandling;
+  loop_->sh_->requests.fetch_add(1, std::memory_order_relaxed);
+  auto writer = std::make_shared<ConnWriter>(loop_, gen_, loop_->thread_id_);
+  // The handler may answer synchronously (Deliver runs before Handle returns) or later.
+  std::string consumed = in_.substr(0, static_cast<size_t>(n));
+  (void)consumed;
+  loop_->sh_->handler->Handle(req, writer);
+  if (!closing_) in_.erase(0, static_cast<size_t>(n));
+}
+
+void HttpServer::Loop::Conn::SendError(int code, bool close, const char* allow) {
+  req_head_ = false;
+  req_keep_alive_ = !close;
+  req_range_.clear();
+  req_inm_.clear();
+  req_ims_.clear();
+  if (req_start_ns_ == 0) req_start_ns_ = MonotonicNanos();
+  phase_ = kHandling;
+  HttpResponse r = HttpResponse::Status(code);
+  r.close = close;
+  if (allow) r.extra_headers.emplace_back("Allow", allow);
+  in_.clear();
+  Deliver(std::move(r));
+}
+
+void HttpServer::Loop::Conn::Deliver(HttpResponse resp) {
+  if (closing_ || phase_ != kHandling) return;
+  Shared* sh = loop_->sh_;
+  int status = resp.status;
+  uint64_t length = resp.BodyLength();
+  std::string content_range;
+  if (status == 200) {
+    bool not_modified = false;
+    if (!req_inm_.empty()) {
+      not_modified = !resp.etag.empty() && EtagMatches(req_inm_, resp.etag);
+    } else if (!req_ims_.empty() && resp.last_modified >= 0) {
+      int64_t ims = ParseHttpDate(req_ims_);
+      not_modified = ims >= 0 && resp.last_modified <= ims;
+    }
+    if (not_modified) {
+      status = 304;
+    } else if (resp.allow_ranges && !req_range_.empty()) {
+      ByteRange r;
+      switch (ParseRange(req_range_, length, &r)) {
+        case RangeResult::kNone:
+          break;
+        case RangeResult::kUnsatisfiable:
+          status = 416;
+          content_range = "bytes */" + std::to_string(length);
+          break;
+        case RangeResult::kSatisfiable: {
+          status = 206;
+          content_range = "bytes " + std::to_string(r.first) + "-" + std::to_string(r.last) + "/" +
+                          std::to_string(length);
+          // Slice the pieces to [first, last].
+          std::vector<BodyPiece> sliced;
+          uint64_t pos = 0;
+          for (auto& p : resp.body) {
+            uint64_t a = pos, b = pos + p.length;  // [a, b)
+            pos = b;
+            if (b <= r.first || a > r.last) continue;
+            uint64_t from = std::max(a, r.first), to = std::min(b, r.last + 1);
+            BodyPiece s = p;
+            s.offset = p.offset + (from - a);
+            s.length = to - from;
+            sliced.push_back(std::move(s));
+          }
+          resp.body = std::move(sliced);
+          length = r.last - r.first + 1;
+          break;
+        }
+      }
+    }
+  }
+  bool close = resp.close || !req_keep_alive_ || sh->stopping.load();
+  close_after_ = close;
+  out_.clear();
+  out_ += "HTTP/1.1 ";
+  out_ += std::to_string(status);
+  out_ += ' ';
+  out_ += Reason(status);
+  out_ += "\r\nServer: stormwulfd\r\nDate: ";
+  out_ += HttpDate(WallSeconds());
+  out_ += "\r\n";
+  bool ok_class = status == 200 || status == 206 || status == 304;
+  if (ok_class) {
+    if (!resp.etag.empty()) out_ += "ETag: " + resp.etag + "\r\n";
+    if (resp.last_modified >= 0) out_ += "Last-Modified: " + HttpDate(resp.last_modified) + "\r\n";
+    if (resp.allow_ranges && status != 304) out_ += "Accept-Ranges: bytes\r\n";
+    if (!resp.content_type.empty() && status != 304) out_ += "Content-Type: " + resp.content_type + "\r\n";
+  }
+  for (const auto& [k, v] : resp.extra_headers) out_ += k + ": " + v + "\r\n";
+  if (!content_range.empty()) out_ += "Content-Range: " + content_range + "\r\n";
+  bool send_body = status != 304 && status != 416 && !req_head_;
+  if (status == 416) length = 0;
+  if (status != 304) out_ += "Content-Length: " + std::to_string(length) + "\r\n";
+  if (close) out_ += "Connection: close\r\n";
+  out_ += "\r\n";
+  pieces_.clear();
+  if (send_body) {
+    for (auto& p : resp.body) {
+      if (p.length > 0) pieces_.push_back(std::move(p));
+    }
+  }
+  sh->by_status[std::min(status / 100, 5)].fetch_add(1, std::memory_order_relaxed);
+  if (status == 304) sh->s304.fetch_add(1, std::memory_order_relaxed);
+  StartSend();
+}
+
+void HttpServer::Loop::Conn::StartSend() {
+  phase_ = kSending;
+  out_off_ = 0;
+  piece_ = 0;
+  piece_off_ = 0;
+  Progress();
+  SubmitSendHead();
+}
+
+void HttpServer::Loop::Conn::SubmitSendHead() {
+  io_uring_sqe* sqe = loop_->ring_->Sqe(&send_head_op_);
+  int flags = MSG_NOSIGNAL | (pieces_.empty() ? 0 : MSG_MORE);
+  io_uring_prep_send(sqe, fd_, out_.data() + out_off_, out_.size() - out_off_, flags);
+  ++inflight_;
+}
+
+void HttpServer::Loop::Conn::OnSendHead(int res, uint32_t) {
+  --inflight_;
+  if (closing_) return MaybeFree();
+  if (res <= 0) return Fail();
+  out_off_ += static_cast<size_t>(res);
+  loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
+  Progress();
+  if (out_off_ < out_.size()) return SubmitSendHead();
+  NextPiece();
+}
+
+void HttpServer::Loop::Conn::NextPiece() {
+  while (piece_ < pieces_.size() && piece_off_ >= pieces_[piece_].length) {
+    ++piece_;
+    piece_off_ = 0;
+  }
+  if (piece_ >= pieces_.size()) return FinishResponse();
+  if (pieces_[piece_].mem) return SubmitSendMem();
+  SubmitSpliceIn();
+}
+
+void HttpServer::Loop::Conn::SubmitSendMem() {
+  const BodyPiece& p = pieces_[piece_];
+  io_uring_sqe* sqe = loop_->ring_->Sqe(&send_mem_op_);
+  bool more = piece_ + 1 < pieces_.size();
+  io_uring_prep_send(sqe, fd_, p.mem->data() + p.offset + piece_off_,
+                     static_cast<size_t>(p.length - piece_off_), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+  ++inflight_;
+}
+
+void HttpServer::Loop::Conn::OnSendMem(int res, uint32_t) {
+  --inflight_;
+  if (closing_) return MaybeFree();
+  if (res <= 0) return Fail();
+  piece_off_ += static_cast<uint64_t>(res);
+  loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
+  Progress();
+  NextPiece();
+}
+
+void HttpServer::Loop::Conn::SubmitSpliceIn() {
+  if (pipe_r_ < 0) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) return Fail();
+    pipe_r_ = p[0];
+    pipe_w_ = p[1];
+    // A bigger pipe moves more per splice pair (fewer round trips); keep the default if the
+    // system refuses (pipe-max-size or the per-user pipe budget).
+    int got = fcntl(pipe_w_, F_SETPIPE_SZ, static_cast<int>(kPipeSize));
+    if (got > 0) pipe_cap_ = static_cast<size_t>(got);
+  }
+  const BodyPiece& p = pieces_[piece_];
+  uint64_t len = std::min<uint64_t>(p.length - piece_off_, pipe_cap_);
+  io_uring_sqe* sqe = loop_->ring_->Sqe(&splice_in_op_);
+  io_uring_prep_splice(sqe, p.file->fd.get(), static_cast<int64_t>(p.offset + piece_off_), pipe_w_,
+                       -1, static_cast<unsigned>(len), 0);
+  ++inflight_;
+}
+
+void HttpServer::Loop::Conn::OnSpliceIn(int res, uint32_t) {
+  --inflight_;
+  if (closing_) return MaybeFree();
+  if (res <= 0) {  // 0 = the file is shorter than the manifest says: never send a short body
+    LOG(WARNING) << "splice from " << pieces_[piece_].file->path << ": "
+                 << (res == 0 ? "unexpected end of file" : std::strerror(-res));
+    return Fail();
+  }
+  pipe_bytes_ = static_cast<uint64_t>(res);
+  piece_off_ += static_cast<uint64_t>(res);
+  SubmitSpliceOut();
+}
+
+void HttpServer::Loop::Conn::SubmitSpliceOut() {
+  io_uring_sqe* sqe = loop_->ring_->Sqe(&splice_out_op_);
+  io_uring_prep_splice(sqe, pipe_r_, -1, fd_, -1, static_cast<unsigned>(pipe_bytes_),
+                       SPLICE_F_MORE);
+  ++inflight_;
+}
+
+void HttpServer::Loop::Conn::OnSpliceOut(int res, uint32_t) {
+  --inflight_;
+  if (closing_) return MaybeFree();
+  if (res <= 0) return Fail();
+  pipe_bytes_ -= static_cast<uint64_t>(res);
+  loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
+  Progress();
+  if (pipe_bytes_ > 0) return SubmitSpliceOut();
+  NextPiece();
+}
+
+void HttpServer::Loop::Conn::FinishResponse() {
+  Shared* sh = loop_->sh_;
+  uint64_t ns = MonotonicNanos() - req_start_ns_;
+  double us = static_cast<double>(ns) / 1000.0;
+  int b = 0;
+  for (double bound = 100; b < HttpMetrics::kBuckets - 1 && us > bound; bound *= 4) ++b;
+  sh->lat[b].fetch_add(1, std::memory_order_relaxed);
+  sh->lat_sum_ns.fetch_add(ns, std::memory_order_relaxed);
+  pieces_.clear();  // unpins the files
+  out_.clear();
+  out_.shrink_to_fit();
+  req_start_ns_ = 0;
+  phase_ = kIdle;
+  if (pipe_r_ >= 0) {  // idle connections hold no pipe
+    ::close(pipe_r_);
+    ::close(pipe_w_);
+    pipe_r_ = pipe_w_ = -1;
+  }
+  if (close_after_) return Close();
+  if (in_.empty()) in_.shrink_to_fit();
+  if (!recv_armed_ && !peer_closed_) ArmRecv();
+  TryProcess();
+}
+
+void HttpServer::Loop::Conn::Fail() {
+  loop_->sh_->errors.fetch_add(1, std::memory_order_relaxed);
+  Close();
+}
+
+void HttpServer::Loop::Conn::Close() {
+  if (closing_) return;
+  closing_ = true;
+  // shutdown() completes the armed multishot recv and fails any send/splice in flight, so every
+  // outstanding SQE delivers its final CQE; the fd is closed and this freed only after that.
+  ::shutdown(fd_, SHUT_RDWR);
+  MaybeFree();
+}
+
+void HttpServer::Loop::Conn::MaybeFree() {
+  if (!closing_ || inflight_ > 0) return;
+  if (pipe_r_ >= 0) {
+    ::close(pipe_r_);
+    ::close(pipe_w_);
+  }
+  ::close(fd_);
+  loop_->live_.erase(gen_);
+  loop_->sh_->active.fetch_sub(1, std::memory_order_relaxed);
+  delete this;
+}
+
+// ---------------------------------------------------------------- HttpServer
+
+HttpServer::HttpServer(HttpServerOptions opts, HttpHandler* handler)
+    : opts_(std::move(opts)), handler_(handler), shared_(std::make_shared<Shared>()) {
+  shared_->opts = opts_;
+  shared_->handler = handler_;
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+namespace {
+Result<sockaddr_storage> ParseListen(const std::string& s, socklen_t* len) {
+  sockaddr_storage ss{};
+  std::string host, port;
+  if (!s.empty() && s[0] == '[') {
+    size_t close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return Status::InvalidArgument("bad listen address '" + s + "' (want [v6]:port)");
+    }
+    host = s.substr(1, close - 1);
+    port = s.substr(close + 2);
+  } else {
+    size_t colon = s.rfind(':');
+    if (colon == std::string::npos) return Status::InvalidArgument("bad listen address '" + s + "'");
+    host = s.substr(0, colon);
+    port = s.substr(colon + 1);
+  }
+  char* end = nullptr;
+  long p = strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || p < 0 || p > 65535) {
+    return Status::InvalidArgument("bad port in listen address '" + s + "'");
+  }
+  auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+  if (inet_pton(AF_INET, host.empty() ? "0.0.0.0" : host.c_str(), &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(static_cast<uint16_t>(p));
+    *len = sizeof(*s4);
+  } else if (inet_pton(AF_INET6, host.c_str(), &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(static_cast<uint16_t>(p));
+    *len = sizeof(*s6);
+  } else {
+    return Status::InvalidArgument("listen address '" + s + "' is not a numeric IP address");
+  }
+  return ss;
+}
+}  // namespace
+
+Status HttpServer::Start() {
+  int n = opts_.threads > 0 ? opts_.threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (n < 1) n = 1;
+  for (int i = 0; i < n; ++i) {
+    auto loop = std::make_unique<Loop>(shared_.get(), i);
+    SW_RETURN_IF_ERROR(loop->Init());
+    loops_.push_back(std::move(loop));
+  }
+  ring_mode_ = loops_[0]->mode();
+  for (const auto& addr : opts_.listen) {
+    socklen_t len = 0;
+    SW_ASSIGN_OR_RETURN(sockaddr_storage ss, ParseListen(addr, &len));
+    uint16_t bound = 0;
+    for (auto& loop : loops_) {
+      int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) return FromErrno("socket", errno);
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+      // One listener per thread; the kernel spreads new connections across them.
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+      if (ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+      if (bound != 0) {
+        if (ss.ss_family == AF_INET6) {
+          reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(bound);
+        } else {
+          reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(bound);
+        }
+      }
+      if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        Status s = FromErrno("bind " + addr, errno);
+        ::close(fd);
+        return s;
+      }
+      if (listen(fd, 4096) != 0) {
+        Status s = FromErrno("listen " + addr, errno);
+        ::close(fd);
+        return s;
+      }
+      if (bound == 0) {
+        sockaddr_storage got{};
+        socklen_t gl = sizeof(got);
+        getsockname(fd, reinterpret_cast<sockaddr*>(&got), &gl);
+        bound = ntohs(got.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&got)->sin6_port
+                                                 : reinterpret_cast<sockaddr_in*>(&got)->sin_port);
+      }
+      loop->AddListener(fd);
+    }
+    ports_.push_back(bound);
+  }
+  for (auto& loop : loops_) {
+    Loop* l = loop.get();
+    threads_.emplace_back([l] { l->Run(); });
+  }
+  return Status::OK();
+}
+
+void HttpServer::Stop() {
+  if (threads_.empty()) return;
+  shared_->stopping.store(true);
+  for (auto& loop : loops_) loop->Post([] {});
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  loops_.clear();
+}
+
+HttpMetrics HttpServer::Metrics() const {
+  HttpMetrics m;
+  const Shared& s = *shared_;
+  m.requests = s.requests.load();
+  for (int i = 0; i < 6; ++i) m.by_status[i] = s.by_status[i].load();
+  m.status_304 = s.s304.load();
+  m.bytes_sent = s.bytes_sent.load();
+  m.active_connections = s.active.load();
+  m.accepted = s.accepted.load();
+  m.errors = s.errors.load();
+  for (int i = 0; i < HttpMetrics::kBuckets; ++i) m.latency_buckets[i] = s.lat[i].load();
+  m.latency_sum_seconds = static_cast<double>(s.lat_sum_ns.load()) / 1e9;
+  return m;
+}
+
+}  // namespace sw
