@@ -2,6 +2,7 @@
 // (including where the "current node" for error messages is set), because error texts and
 // nil/missing-value behaviour are part of the compatibility contract.
 #include <algorithm>
+#include <new>
 
 #include "tmpl/ast.h"
 
@@ -285,7 +286,8 @@ class Exec {
     for (const auto& cmd : pipe->nodes) {
       Value v;
       SW_RETURN_IF_ERROR(EvalCommand(dot, cmd.get(), has_final ? out : nullptr, &v));
-      *out = v.boxed() ? v.Unboxed() : std::move(v);
+      v.Unbox();
+      *out = std::move(v);
       has_final = true;
     }
     for (const auto& var : pipe->decl) {
@@ -395,20 +397,24 @@ class Exec {
     return EvalFieldChain(dot, value, var, var->ident, 1, args, final, out);
   }
 
-  Status EvalFieldChain(const Value& dot, Value receiver, const Node* node,
+  // The receiver is borrowed (no reference-count traffic); intermediate values are owned.
+  Status EvalFieldChain(const Value& dot, const Value& receiver, const Node* node,
                         const std::vector<std::string>& ident, size_t from,
                         const std::vector<std::unique_ptr<Node>>* args, const Value* final,
                         Value* out) {
     size_t n = ident.size();
     std::atomic<uint32_t>* hints = node->hints.get();
+    const Value* cur = &receiver;
+    Value owned;
     for (size_t i = from; i + 1 < n; ++i) {
       Value next;
       SW_RETURN_IF_ERROR(EvalField(dot, node, ident[i], hints ? &hints[i] : nullptr, nullptr,
-                                   nullptr, receiver, &next));
-      receiver = std::move(next);
+                                   nullptr, *cur, &next));
+      owned = std::move(next);
+      cur = &owned;
     }
     return EvalField(dot, node, ident[n - 1], hints ? &hints[n - 1] : nullptr, args, final,
-                     receiver, out);
+                     *cur, out);
   }
 
   Status EvalField(const Value& dot, const Node* node, const std::string& name,
@@ -512,12 +518,23 @@ class Exec {
     size_t nargs = args != nullptr ? args->size() - 1 : 0;
     size_t num_in = nargs + (final != nullptr ? 1 : 0);
     size_t num_fixed = sig.variadic ? sig.params.size() - 1 : nargs;
-    // Up to 4 arguments live on the stack (the common case); more go to the heap.
-    Value small[4];
+    // Up to 4 arguments live on the stack (the common case), constructed only as needed; more
+    // go to the heap.
+    alignas(Value) unsigned char small[4 * sizeof(Value)];
     std::vector<Value> big;
     std::span<Value> argv;
+    struct Destroy {
+      Value* p;
+      size_t n;
+      ~Destroy() {
+        for (size_t k = 0; k < n; ++k) p[k].~Value();
+      }
+    } destroy{nullptr, 0};
     if (num_in <= 4) {
-      argv = std::span<Value>(small, num_in);
+      Value* p = reinterpret_cast<Value*>(small);
+      for (size_t k = 0; k < num_in; ++k) new (p + k) Value();
+      destroy = {p, num_in};
+      argv = std::span<Value>(p, num_in);
     } else {
       big.resize(num_in);
       argv = std::span<Value>(big);

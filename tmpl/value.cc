@@ -74,6 +74,23 @@ Value Value::Function(std::shared_ptr<const Func> f) {
   return v;
 }
 
+Value Value::WithMethods(std::shared_ptr<const MethodSet> m) const {
+  Value v = *this;
+  std::shared_ptr<const void> payload =
+      named_ ? static_cast<const Named*>(ptr_.get())->payload : ptr_;
+  if (m == nullptr) {
+    v.ptr_ = std::move(payload);
+    v.named_ = false;
+    return v;
+  }
+  auto box = std::make_shared<Named>();
+  box->payload = std::move(payload);
+  box->methods = std::move(m);
+  v.ptr_ = std::move(box);
+  v.named_ = true;
+  return v;
+}
+
 const Value* Value::Find(std::string_view key) const {
   const MapData& m = map_data();
   if (m.is_struct) {
@@ -140,9 +157,9 @@ size_t Value::Size() const {
 
 std::string Value::GoTypeName(bool want_static) const {
   if (want_static && boxed_) return "interface {}";
-  if (methods_ != nullptr && !methods_->type_name.empty() && kind_ != Kind::kNil &&
-      kind_ != Kind::kInvalid) {
-    return methods_->type_name;
+  if (const MethodSet* m = methods();
+      m != nullptr && !m->type_name.empty() && kind_ != Kind::kNil && kind_ != Kind::kInvalid) {
+    return m->type_name;
   }
   switch (kind_) {
     case Kind::kInvalid:
