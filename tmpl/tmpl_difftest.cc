@@ -473,6 +473,14 @@ int Main(int argc, char** argv) {
   }
   std::string dir = dir_tmpl;
   std::string in_path = dir + "/cases.jsonl", out_path = dir + "/results.jsonl";
+  struct Cleanup {  // the temp dir goes away on every exit path
+    std::string dir, in, out;
+    ~Cleanup() {
+      unlink(in.c_str());
+      unlink(out.c_str());
+      rmdir(dir.c_str());
+    }
+  } cleanup{dir, in_path, out_path};
   {
     std::ofstream in(in_path, std::ios::binary);
     for (size_t i = 0; i < cases.size(); ++i) {
@@ -517,9 +525,6 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  unlink(in_path.c_str());
-  unlink(out_path.c_str());
-  rmdir(dir.c_str());
 
   auto fm = std::make_shared<FuncMap>();
   AddWarewulfFuncs(fm.get());
