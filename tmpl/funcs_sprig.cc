@@ -532,9 +532,10 @@ std::string B64Enc(std::string_view s) {
   return out;
 }
 
-// base64.StdEncoding.DecodeString; on error returns the error text as Sprig does.
-std::string B64Dec(std::string_view s) {
-  auto val = [](char c) -> int {
+// base64.StdEncoding.DecodeString (Go's decodeQuantum, including where it reports errors); on
+// error returns the error text as Sprig does.
+std::string B64Dec(std::string_view src) {
+  auto val = [](unsigned char c) -> int {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
     if (c >= '0' && c <= '9') return c - '0' + 52;
@@ -542,54 +543,49 @@ std::string B64Dec(std::string_view s) {
     if (c == '/') return 63;
     return -1;
   };
-  // Go skips \r and \n anywhere.
-  std::string in;
-  std::vector<size_t> pos;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\r' || s[i] == '\n') continue;
-    in.push_back(s[i]);
-    pos.push_back(i);
-  }
-  auto fail = [&](size_t k) {
-    size_t p = k < pos.size() ? pos[k] : s.size();
-    return "illegal base64 data at input byte " + std::to_string(p);
-  };
+  auto fail = [](size_t p) { return "illegal base64 data at input byte " + std::to_string(p); };
+  auto is_nl = [](char c) { return c == '\n' || c == '\r'; };
   std::string out;
-  size_t k = 0;
-  while (k < in.size()) {
-    int q[4];
-    int n = 0;
-    size_t start = k;
-    for (; n < 4; ++n) {
-      if (k >= in.size()) {
-        if (n == 0) break;
-        return fail(start + n > 0 ? k : k);
+  size_t si = 0;
+  for (;;) {
+    int dbuf[4] = {0, 0, 0, 0};
+    int dlen = 4;
+    bool end = false;
+    for (int j = 0; j < 4; ++j) {
+      if (si == src.size()) {
+        if (j == 0) return out;
+        return fail(si - j);  // a padded encoding needs complete quanta
       }
-      char c = in[k];
-      if (c == '=') {
-        if (n < 2) return fail(k);
-        // Padding: "xx==" or "xxx=" must end the input.
-        if (n == 2) {
-          if (k + 1 >= in.size() || in[k + 1] != '=') return fail(k + 1 >= in.size() ? k + 1 : k + 1);
-          if (k + 2 != in.size()) return fail(k + 2);
-        } else if (k + 1 != in.size()) {
-          return fail(k + 1);
-        }
-        break;
+      unsigned char in = src[si++];
+      int v = val(in);
+      if (v >= 0) {
+        dbuf[j] = v;
+        continue;
       }
-      int v = val(c);
-      if (v < 0) return fail(k);
-      q[n] = v;
-      ++k;
+      if (is_nl(static_cast<char>(in))) {
+        --j;
+        continue;
+      }
+      if (in != '=') return fail(si - 1);
+      if (j < 2) return fail(si - 1);  // incorrect padding
+      if (j == 2) {
+        while (si < src.size() && is_nl(src[si])) ++si;
+        if (si == src.size()) return fail(src.size());
+        if (src[si] != '=') return fail(si - 1);
+        ++si;
+      }
+      while (si < src.size() && is_nl(src[si])) ++si;
+      if (si < src.size()) return fail(si);  // trailing garbage
+      dlen = j;
+      end = true;
+      break;
     }
-    if (n == 0) break;
-    uint32_t v = (q[0] << 18) | (q[1] << 12) | (n > 2 ? q[2] << 6 : 0) | (n > 3 ? q[3] : 0);
+    uint32_t v = (dbuf[0] << 18) | (dbuf[1] << 12) | (dbuf[2] << 6) | dbuf[3];
     out.push_back(static_cast<char>(v >> 16));
-    if (n > 2) out.push_back(static_cast<char>((v >> 8) & 0xFF));
-    if (n > 3) out.push_back(static_cast<char>(v & 0xFF));
-    if (n < 4) break;
+    if (dlen > 2) out.push_back(static_cast<char>((v >> 8) & 0xFF));
+    if (dlen > 3) out.push_back(static_cast<char>(v & 0xFF));
+    if (end) return out;
   }
-  return out;
 }
 
 std::string Sha256Hex(std::string_view s) {
