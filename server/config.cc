@@ -1,1 +1,48 @@
-// placeholder: implemented by its owner.
+#include "server/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "common/fs_util.h"
+
+namespace sw {
+
+Status LoadServerConfig(const std::string& path, ServerConfig* c) {
+  SW_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  try {
+    YAML::Node y = YAML::Load(text);
+    if (!y || y.IsNull()) return Status::OK();
+    if (y["listen"]) {
+      c->listen.clear();
+      if (y["listen"].IsSequence()) {
+        for (const auto& e : y["listen"]) c->listen.push_back(e.as<std::string>());
+      } else {
+        c->listen.push_back(y["listen"].as<std::string>());
+      }
+    }
+    auto str = [&](const char* k, std::string* v) {
+      if (y[k]) *v = y[k].as<std::string>();
+    };
+    auto num = [&](const char* k, int* v) {
+      if (y[k]) *v = y[k].as<int>();
+    };
+    str("store", &c->store);
+    str("nodes", &c->nodes);
+    str("ipxe dir", &c->ipxe_dir);
+    str("arp file", &c->arp_file);
+    str("log level", &c->log_level);
+    if (y["secure"]) c->secure = y["secure"].as<bool>();
+    if (y["tls"]) c->tls = y["tls"].as<bool>();
+    num("threads", &c->threads);
+    num("workers", &c->workers);
+    num("header timeout ms", &c->header_timeout_ms);
+    num("idle timeout ms", &c->idle_timeout_ms);
+    num("send timeout ms", &c->send_timeout_ms);
+    num("update interval", &c->update_interval);
+    if (y["max connections"]) c->max_connections = y["max connections"].as<size_t>();
+  } catch (const YAML::Exception& e) {
+    return Status::InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return Status::OK();
+}
+
+}  // namespace sw

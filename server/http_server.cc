@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <unordered_map>
 
@@ -853,19 +854,43 @@ Result<sockaddr_storage> ParseListen(const std::string& s, socklen_t* len) {
 Status HttpServer::Start() {
   int n = opts_.threads > 0 ? opts_.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (n < 1) n = 1;
+  // SINGLE_ISSUER|DEFER_TASKRUN rings belong to the thread that creates them, so each loop
+  // creates its ring on its own thread; the listeners are handed over before it starts running.
+  std::vector<std::promise<Status>> inited(static_cast<size_t>(n));
+  std::promise<bool> go;
+  std::shared_future<bool> go_future = go.get_future().share();
+  for (int i = 0; i < n; ++i) loops_.push_back(std::make_unique<Loop>(shared_.get(), i));
   for (int i = 0; i < n; ++i) {
-    auto loop = std::make_unique<Loop>(shared_.get(), i);
-    SW_RETURN_IF_ERROR(loop->Init());
-    loops_.push_back(std::move(loop));
+    Loop* l = loops_[static_cast<size_t>(i)].get();
+    std::promise<Status>* p = &inited[static_cast<size_t>(i)];
+    threads_.emplace_back([l, p, go_future] {
+      p->set_value(l->Init());
+      if (go_future.get()) l->Run();
+    });
   }
+  Status init_status;
+  for (auto& p : inited) {
+    Status s = p.get_future().get();
+    if (!s.ok() && init_status.ok()) init_status = s;
+  }
+  auto abort_start = [&](Status s) {
+    go.set_value(false);
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    loops_.clear();
+    return s;
+  };
+  if (!init_status.ok()) return abort_start(init_status);
   ring_mode_ = loops_[0]->mode();
   for (const auto& addr : opts_.listen) {
     socklen_t len = 0;
-    SW_ASSIGN_OR_RETURN(sockaddr_storage ss, ParseListen(addr, &len));
+    auto parsed = ParseListen(addr, &len);
+    if (!parsed.ok()) return abort_start(parsed.status());
+    sockaddr_storage ss = *parsed;
     uint16_t bound = 0;
     for (auto& loop : loops_) {
       int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd < 0) return FromErrno("socket", errno);
+      if (fd < 0) return abort_start(FromErrno("socket", errno));
       int one = 1;
       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
       // One listener per thread; the kernel spreads new connections across them.
@@ -881,12 +906,12 @@ Status HttpServer::Start() {
       if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
         Status s = FromErrno("bind " + addr, errno);
         ::close(fd);
-        return s;
+        return abort_start(s);
       }
       if (listen(fd, 4096) != 0) {
         Status s = FromErrno("listen " + addr, errno);
         ::close(fd);
-        return s;
+        return abort_start(s);
       }
       if (bound == 0) {
         sockaddr_storage got{};
@@ -899,10 +924,7 @@ Status HttpServer::Start() {
     }
     ports_.push_back(bound);
   }
-  for (auto& loop : loops_) {
-    Loop* l = loop.get();
-    threads_.emplace_back([l] { l->Run(); });
-  }
+  go.set_value(true);
   return Status::OK();
 }
 

@@ -1,1 +1,411 @@
-// placeholder: implemented by its owner.
+#include "server/routes.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "common/fs_util.h"
+#include "common/log.h"
+
+namespace sw {
+namespace {
+
+constexpr char kImmutable[] = "public, max-age=31536000, immutable";
+constexpr char kRevalidate[] = "no-cache";
+
+std::string JsonEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+HttpResponse MemResponse(std::string body, const char* content_type) {
+  HttpResponse r;
+  auto mem = std::make_shared<const std::string>(std::move(body));
+  r.body.push_back(BodyPiece{nullptr, mem, 0, mem->size()});
+  r.content_type = content_type;
+  r.allow_ranges = false;
+  return r;
+}
+
+// Canonical stage names (Warewulf's aliases normalised).
+std::string CanonicalStage(const std::string& s) {
+  if (s == "container") return "image";
+  if (s == "overlay-system") return "system";
+  if (s == "overlay-runtime") return "runtime";
+  return s;
+}
+
+bool KnownStage(const std::string& s) {
+  return s == "ipxe" || s == "kernel" || s == "image" || s == "system" || s == "runtime" ||
+         s == "initramfs";
+}
+
+tmpl::Value NetDevValue(const NetDev& d) {
+  std::vector<std::pair<std::string, tmpl::Value>> tags;
+  for (const auto& [k, v] : d.tags) tags.emplace_back(k, tmpl::Value(v));
+  return tmpl::Value::Struct({{"Type", d.type},
+                              {"OnBoot", d.onboot},
+                              {"Device", d.device},
+                              {"Hwaddr", d.hwaddr},
+                              {"Ipaddr", d.ipaddr},
+                              {"Netmask", d.netmask},
+                              {"Gateway", d.gateway},
+                              {"Ipaddr6", d.ipaddr6},
+                              {"PrefixLen6", d.prefixlen6},
+                              {"Gateway6", d.gateway6},
+                              {"MTU", d.mtu},
+                              {"Primary", d.primary},
+                              {"Tags", tmpl::Value::Map(std::move(tags))}});
+}
+
+}  // namespace
+
+Routes::Routes(ServerConfig cfg, Store* store)
+    : cfg_(std::move(cfg)), store_(store), arts_(store), derived_(store, cfg_.workers) {
+  auto fm = std::make_shared<tmpl::FuncMap>();
+  tmpl::AddSprigFuncs(fm.get());
+  funcs_ = fm;
+  db_ = std::make_shared<NodeDb>();
+}
+
+std::shared_ptr<const NodeDb> Routes::nodes() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return db_;
+}
+
+Status Routes::Reload() {
+  auto db = NodeDb::Load(cfg_.nodes);
+  arts_.Invalidate();
+  std::lock_guard<std::mutex> l(mu_);
+  templates_.clear();
+  if (!db.ok()) return db.status();
+  db_ = *db;
+  // Pre-populate /status with every node (Warewulf does the same on start and reload).
+  std::map<std::string, NodeStatus> st;
+  for (const auto& n : db_->nodes()) {
+    auto it = status_.find(n.id);
+    st[n.id] = it == status_.end() ? NodeStatus{} : it->second;
+  }
+  status_ = std::move(st);
+  return Status::OK();
+}
+
+void Routes::Seen(const std::string& node, const std::string& stage, const std::string& sent,
+                  const std::string& ip) {
+  std::lock_guard<std::mutex> l(mu_);
+  NodeStatus& s = status_[node];
+  s.stage = stage;
+  s.sent = sent;
+  s.ipaddr = ip;
+  s.last_seen = WallSeconds();
+}
+
+void Routes::Reply(const std::shared_ptr<ResponseWriter>& w, HttpResponse r,
+                   const std::string& route) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ++route_counts_[{route, r.status}];
+  }
+  w->Respond(std::move(r));
+}
+
+std::string Routes::ArpLookup(const std::string& ip) const {
+  auto text = ReadFileToString(cfg_.arp_file);
+  if (!text.ok()) return "";
+  std::istringstream in(*text);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream f(line);
+    std::string addr, type, flags, mac;
+    if (f >> addr >> type >> flags >> mac && addr == ip && mac != "00:00:00:00:00:00") return mac;
+  }
+  return "";
+}
+
+Result<std::shared_ptr<const tmpl::Template>> Routes::LoadTemplate(const std::string& name) {
+  if (name.find('/') != std::string::npos || name.find("..") != std::string::npos) {
+    return Status::InvalidArgument("bad ipxe template name '" + name + "'");
+  }
+  std::string path = cfg_.ipxe_dir + "/" + name + ".ipxe";
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return FromErrno("ipxe template " + path, errno);
+  int64_t mtime = st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = templates_.find(path);
+    if (it != templates_.end() && it->second.first == mtime) return it->second.second;
+  }
+  SW_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+  SW_ASSIGN_OR_RETURN(tmpl::Template t, tmpl::Template::Parse(name + ".ipxe", text, funcs_));
+  auto shared = std::make_shared<const tmpl::Template>(std::move(t));
+  std::lock_guard<std::mutex> l(mu_);
+  templates_[path] = {mtime, shared};
+  return std::shared_ptr<const tmpl::Template>(shared);
+}
+
+void Routes::ServeIpxe(const HttpRequest& req, const Node* node, const std::string& hwaddr,
+                       const std::shared_ptr<ResponseWriter>& w) {
+  std::string authority(req.Header("Host"));
+  if (authority.empty()) authority = "localhost";
+  std::string tname = node == nullptr ? "unconfigured"
+                                      : (node->ipxe_template.empty() ? "default" : node->ipxe_template);
+  auto t = LoadTemplate(tname);
+  if (!t.ok()) {
+    LOG(ERROR) << t.status().ToString();
+    return Reply(w, HttpResponse::Status(500), "ipxe");
+  }
+  std::vector<std::pair<std::string, tmpl::Value>> f = {{"Hwaddr", hwaddr},
+                                                        {"Authority", authority},
+                                                        {"TLS", cfg_.tls}};
+  if (node != nullptr) {
+    std::vector<std::pair<std::string, tmpl::Value>> tags, netdevs;
+    for (const auto& [k, v] : node->tags) tags.emplace_back(k, tmpl::Value(v));
+    for (const auto& [k, d] : node->netdevs) netdevs.emplace_back(k, NetDevValue(d));
+    const NetDev* p = node->Primary();
+    f.insert(f.end(), {{"Id", node->id},
+                       {"Hostname", node->id},
+                       {"Fqdn", node->id},
+                       {"Cluster", node->cluster_name},
+                       {"ClusterName", node->cluster_name},
+                       {"ImageName", node->image_name},
+                       {"Ipxe", node->ipxe_template.empty() ? "default" : node->ipxe_template},
+                       {"Ipaddr", p ? p->ipaddr : ""},
+                       {"Ipaddr6", p ? p->ipaddr6 : ""},
+                       {"Port", authority.substr(authority.rfind(':') + 1)},
+                       {"KernelArgs", node->KernelArgsJoined()},
+                       {"KernelVersion", node->kernel_version},
+                       {"Root", node->root},
+                       {"Tags", tmpl::Value::Map(std::move(tags))},
+                       {"NetDevs", tmpl::Value::Map(std::move(netdevs))}});
+  }
+  auto out = (*t)->Render(tmpl::Value::Map(std::move(f)));
+  if (!out.ok()) {
+    LOG(ERROR) << "ipxe template " << tname << ": " << out.status().ToString();
+    return Reply(w, HttpResponse::Status(500), "ipxe");
+  }
+  HttpResponse r = MemResponse(std::move(*out), "text");  // Warewulf sends "text" literally
+  if (node != nullptr) Seen(node->id, "ipxe", tname + ".ipxe", req.PeerAddress());
+  Reply(w, std::move(r), "ipxe");
+}
+
+void Routes::ServeArtifact(const std::shared_ptr<const OpenArtifact>& art,
+                           const std::string& compress, const std::string& route,
+                           const std::string& node_id, const std::string& peer,
+                           const std::shared_ptr<ResponseWriter>& w) {
+  auto respond = [this, art, route, node_id, peer, w](
+                     const std::vector<std::shared_ptr<const SharedFile>>& files,
+                     const char* repr) {
+    HttpResponse r;
+    for (const auto& f : files) r.body.push_back(BodyPiece{f, nullptr, 0, f->size});
+    r.content_type = "application/octet-stream";
+    r.etag = "\"" + art->sha_prefix + "-" + repr + "\"";
+    r.last_modified = art->manifest.created_unix;
+    r.extra_headers.emplace_back("Cache-Control", kRevalidate);
+    if (!node_id.empty()) Seen(node_id, route, std::string(art->manifest.Meta("name").value_or(route)), peer);
+    Reply(w, std::move(r), route);
+  };
+  if (compress == "zstd") {
+    if (art->all_zstd) return respond(art->stored, "zst");
+    // Only kernels store raw chunks, and they are served uncompressed.
+  }
+  if (compress.empty() && art->all_raw) return respond(art->stored, "raw");
+  Derived kind = compress == "gz" ? Derived::kGzip : Derived::kRaw;
+  const char* repr = kind == Derived::kGzip ? "gz" : "raw";
+  derived_.Ensure(art, kind,
+                  [this, respond, repr, route, w](
+                      Result<std::vector<std::shared_ptr<const SharedFile>>> files) {
+                    if (!files.ok()) {
+                      LOG(ERROR) << route << ": " << files.status().ToString();
+                      return Reply(w, HttpResponse::Status(500), route);
+                    }
+                    respond(*files, repr);
+                  });
+}
+
+void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
+  std::string_view path = req.path;
+  if (path == "/status") {
+    HttpResponse r = MemResponse(StatusJson(), "");
+    return Reply(w, std::move(r), "status");
+  }
+  if (path == "/metrics") {
+    return Reply(w, MemResponse(MetricsText(), "text/plain; version=0.0.4"), "metrics");
+  }
+  // Content-addressed, immutable: /manifests/<id> and /chunks/<id> (stored bytes).
+  for (const char* prefix : {"/manifests/", "/chunks/"}) {
+    size_t plen = std::strlen(prefix);
+    if (path.substr(0, plen) == prefix) {
+      std::string route = prefix[1] == 'm' ? "manifests" : "chunks";
+      auto id = ChunkId::FromHex(path.substr(plen));
+      if (!id) return Reply(w, HttpResponse::Status(404), route);
+      std::string file = route == "manifests" ? store_->ManifestPath(*id) : store_->ChunkPath(*id);
+      auto f = OpenShared(file);
+      if (!f.ok()) return Reply(w, HttpResponse::Status(404), route);
+      HttpResponse r;
+      r.body.push_back(BodyPiece{*f, nullptr, 0, (*f)->size});
+      r.content_type = "application/octet-stream";
+      r.etag = "\"" + id->Hex() + "\"";
+      r.extra_headers.emplace_back("Cache-Control", kImmutable);
+      return Reply(w, std::move(r), route);
+    }
+  }
+  // /<stage>[/<id>]
+  std::vector<std::string> comps;
+  size_t pos = 1;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > pos) comps.emplace_back(path.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  if (comps.empty()) return Reply(w, HttpResponse::Status(404), "other");
+  std::string stage = comps[0];
+  std::string q;
+  if (stage == "provision") {
+    stage = req.QueryParam("stage", &q) && !q.empty() ? CanonicalStage(q) : "ipxe";
+    if (!KnownStage(stage)) return Reply(w, HttpResponse::Status(400), "provision");
+  } else {
+    stage = CanonicalStage(stage);
+    if (!KnownStage(stage)) return Reply(w, HttpResponse::Status(404), "other");
+  }
+  const std::string& route = stage;
+  std::string wwid = comps.size() > 1 ? comps[1] : "";
+  if (wwid.empty() && req.QueryParam("wwid", &q)) wwid = q;
+  if (wwid.empty()) wwid = ArpLookup(req.PeerAddress());
+  if (wwid.empty()) return Reply(w, HttpResponse::Status(400), route);
+  std::string hwaddr = NormalizeHwaddr(wwid);
+
+  // Runtime overlays: TLS first, then Warewulf's privileged-port check.
+  if (stage == "runtime") {
+    if (cfg_.tls && !req.tls) return Reply(w, HttpResponse::Status(403), route);
+    if (cfg_.secure && req.peer_port >= 1024) return Reply(w, HttpResponse::Status(401), route);
+  }
+  std::shared_ptr<const NodeDb> db = nodes();
+  const Node* node = db->FindByHwaddr(hwaddr);
+  if (node == nullptr) node = db->Find(wwid);
+  std::string compress;
+  req.QueryParam("compress", &compress);
+  if (node == nullptr) {
+    if (stage == "ipxe") return ServeIpxe(req, nullptr, hwaddr, w);
+    return Reply(w, HttpResponse::Status(400), route);
+  }
+  if (!node->asset_key.empty()) {
+    std::string key;
+    req.QueryParam("assetkey", &key);
+    if (key != node->asset_key) return Reply(w, HttpResponse::Status(401), route);
+  }
+  if (stage == "ipxe") {
+    if (!compress.empty()) return Reply(w, HttpResponse::Status(404), route);
+    return ServeIpxe(req, node, hwaddr, w);
+  }
+  if (compress == "gzip") compress = "gz";
+  if (!compress.empty() && compress != "gz" && compress != "zstd") {
+    return Reply(w, HttpResponse::Status(404), route);
+  }
+  std::string ref;
+  if (stage == "kernel") {
+    if (node->image_name.empty()) return Reply(w, HttpResponse::Status(400), route);
+    ref = "kernels/" + (node->kernel_version.empty() ? node->image_name : node->kernel_version);
+    compress.clear();  // the kernel is always sent as it is
+  } else if (stage == "image") {
+    if (node->image_name.empty()) return Reply(w, HttpResponse::Status(400), route);
+    ref = "images/" + node->image_name;
+  } else if (stage == "system" || stage == "runtime") {
+    ref = "overlays/" + node->id + "/" + stage;
+  } else {
+    return Reply(w, HttpResponse::Status(404), route);  // initramfs: not provided (two-stage uses wwclient)
+  }
+  auto art = arts_.Get(ref);
+  if (!art.ok()) {
+    if (!art.status().IsNotFound()) LOG(ERROR) << ref << ": " << art.status().ToString();
+    return Reply(w, HttpResponse::Status(art.status().IsNotFound() ? 404 : 500), route);
+  }
+  ServeArtifact(*art, compress, route, node->id, req.PeerAddress(), w);
+}
+
+std::string Routes::StatusJson() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::string out = "{\n  \"nodes\": {";
+  bool first = true;
+  for (const auto& [id, s] : status_) {
+    out += first ? "\n" : ",\n";
+    first = false;
+    out += "    \"" + JsonEscape(id) + "\": {\n      \"node name\": \"" + JsonEscape(id) +
+           "\",\n      \"stage\": \"" + JsonEscape(s.stage) + "\",\n      \"sent\": \"" +
+           JsonEscape(s.sent) + "\",\n      \"ipaddr\": \"" + JsonEscape(s.ipaddr) +
+           "\",\n      \"last seen\": " + std::to_string(s.last_seen) + "\n    }";
+  }
+  out += first ? "}\n}\n" : "\n  }\n}\n";
+  return out;
+}
+
+std::string Routes::MetricsText() const {
+  std::string out;
+  out += "# HELP stormwulf_requests_total Requests answered, by route and status code.\n";
+  out += "# TYPE stormwulf_requests_total counter\n";
+  uint64_t total = 0, not_modified = 0;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [k, n] : route_counts_) {
+      out += "stormwulf_requests_total{route=\"" + k.first + "\",code=\"" +
+             std::to_string(k.second) + "\"} " + std::to_string(n) + "\n";
+    }
+  }
+  out += "# HELP stormwulf_derived_builds_total Chunks encoded on demand (gzip or raw).\n";
+  out += "# TYPE stormwulf_derived_builds_total counter\n";
+  out += "stormwulf_derived_builds_total " + std::to_string(derived_.builds()) + "\n";
+  if (engine_ != nullptr) {
+    HttpMetrics m = engine_->Metrics();
+    total = m.requests;
+    not_modified = m.status_304;
+    out += "# TYPE stormwulf_http_requests_total counter\nstormwulf_http_requests_total " +
+           std::to_string(m.requests) + "\n";
+    out += "# TYPE stormwulf_http_responses_total counter\n";
+    for (int i = 1; i < 6; ++i) {
+      out += "stormwulf_http_responses_total{class=\"" + std::to_string(i) + "xx\"} " +
+             std::to_string(m.by_status[i]) + "\n";
+    }
+    out += "# TYPE stormwulf_bytes_sent_total counter\nstormwulf_bytes_sent_total " +
+           std::to_string(m.bytes_sent) + "\n";
+    out += "# TYPE stormwulf_active_connections gauge\nstormwulf_active_connections " +
+           std::to_string(m.active_connections) + "\n";
+    out += "# TYPE stormwulf_connection_errors_total counter\nstormwulf_connection_errors_total " +
+           std::to_string(m.errors) + "\n";
+    out += "# TYPE stormwulf_not_modified_ratio gauge\nstormwulf_not_modified_ratio " +
+           std::to_string(total ? static_cast<double>(not_modified) / static_cast<double>(total) : 0) +
+           "\n";
+    out += "# TYPE stormwulf_request_duration_seconds histogram\n";
+    uint64_t cum = 0;
+    double bound = 0.0001;
+    for (int i = 0; i < HttpMetrics::kBuckets; ++i, bound *= 4) {
+      cum += m.latency_buckets[i];
+      char le[32];
+      snprintf(le, sizeof(le), "%g", bound);
+      out += "stormwulf_request_duration_seconds_bucket{le=\"" +
+             std::string(i == HttpMetrics::kBuckets - 1 ? "+Inf" : le) + "\"} " +
+             std::to_string(cum) + "\n";
+    }
+    out += "stormwulf_request_duration_seconds_sum " + std::to_string(m.latency_sum_seconds) + "\n";
+    out += "stormwulf_request_duration_seconds_count " + std::to_string(cum) + "\n";
+  }
+  return out;
+}
+
+}  // namespace sw

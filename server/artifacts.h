@@ -1,0 +1,93 @@
+// server/artifacts.h: what stormwulfd serves, resolved from store refs, with open chunk files.
+//
+// An OpenArtifact is one manifest with every chunk file opened; responses hold shared_ptrs to the
+// files, so a download always sends one consistent version even if a new version's ref lands, gc
+// deletes the old chunks or `swctl store optimize` replaces a chunk file mid-download.
+// ArtifactCache resolves refs ("images/rocky9") to OpenArtifacts, re-reading a ref at most once a
+// second (so new versions appear within a second without a restart) and reusing the open files of
+// an unchanged manifest. DerivedCache makes the encodings that are not stored: one gzip member per
+// chunk (<store>/chunks/xx/<id>.gz, for compress=gz) and the raw bytes of zstd chunks
+// (<store>/cache/raw/xx/<id>, for uncompressed requests), built once per chunk on a worker pool
+// with single flight, so a storm of requests for a new image builds each chunk once.
+// Thread-safety: both caches may be used from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "chunkstore/manifest.h"
+#include "chunkstore/store.h"
+#include "server/http_types.h"
+
+namespace sw {
+
+struct OpenArtifact {
+  ChunkId manifest_id;
+  Manifest manifest;
+  std::vector<std::shared_ptr<const SharedFile>> stored;  // one per chunk, as stored
+  std::vector<uint8_t> zstd;  // per chunk: 1 if its file is a zstd frame, 0 if raw bytes
+  std::string sha_prefix;                                  // 32 hex digits of the SHA-256
+  bool all_zstd = true;   // every chunk file is a zstd frame
+  bool all_raw = true;    // every chunk file is raw bytes
+};
+
+class ArtifactCache {
+ public:
+  explicit ArtifactCache(Store* store) : store_(store) {}
+  // NotFound if the ref does not exist; Corruption/IOError if its manifest or chunks can't be
+  // opened.
+  Result<std::shared_ptr<const OpenArtifact>> Get(const std::string& ref);
+  // Forgets every cached ref (SIGHUP).
+  void Invalidate();
+  Result<std::shared_ptr<const OpenArtifact>> Open(const ChunkId& manifest_id);
+
+ private:
+  struct Entry {
+    std::shared_ptr<const OpenArtifact> art;
+    uint64_t checked_ms = 0;
+  };
+  Store* store_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> refs_;  // GUARDED_BY(mu_)
+};
+
+enum class Derived { kGzip, kRaw };
+
+class DerivedCache {
+ public:
+  DerivedCache(Store* store, int workers);
+  ~DerivedCache();
+  using Done = std::function<void(Result<std::vector<std::shared_ptr<const SharedFile>>>)>;
+  // Calls done with one open file per chunk in the requested encoding: at once (on this thread)
+  // when all exist, else from a worker thread once they are built.
+  void Ensure(const std::shared_ptr<const OpenArtifact>& art, Derived kind, Done done);
+  uint64_t builds() const { return builds_.load(); }
+  std::string PathFor(const ChunkId& id, Derived kind) const;
+
+ private:
+  struct Request;
+  void Build(const ChunkId& id, Derived kind, const std::shared_ptr<const SharedFile>& src);
+  void Finish(const std::shared_ptr<Request>& r);
+  Store* store_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
+  // Single flight: requests waiting for a chunk's derived file, keyed by "<kind><id>".
+  std::map<std::string, std::vector<std::shared_ptr<Request>>> waiting_;  // GUARDED_BY(mu_)
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+  std::atomic<uint64_t> builds_{0};
+};
+
+// Opens a file read-only as a SharedFile (size from fstat).
+Result<std::shared_ptr<const SharedFile>> OpenShared(const std::string& path);
+
+}  // namespace sw

@@ -1,0 +1,35 @@
+// server/config.h: stormwulfd's configuration: a YAML file (docs/config/stormwulfd.yaml has every
+// key with comments) whose values command-line flags override.
+// Thread-safety: a value type.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sw {
+
+struct ServerConfig {
+  std::vector<std::string> listen = {"0.0.0.0:9873"};
+  std::string store;                               // "" = $STORMWULF_STORE or /var/lib/stormwulf
+  std::string nodes = "/etc/stormwulf/nodes.conf";  // Warewulf's nodes.conf format
+  std::string ipxe_dir = "/usr/share/stormwulf/ipxe";
+  std::string arp_file = "/proc/net/arp";
+  bool secure = false;       // runtime overlays only to clients on ports < 1024
+  bool tls = false;          // when true, /runtime/ over plain HTTP is refused (403)
+  int threads = 0;
+  int workers = 2;           // derived-encoding (gzip/raw) builders
+  int header_timeout_ms = 10000;
+  int idle_timeout_ms = 60000;
+  int send_timeout_ms = 60000;
+  size_t max_connections = 50000;
+  int update_interval = 60;  // wwclient's interval, shown to templates
+  std::string log_level = "info";
+};
+
+// Reads a YAML config file into *c (keys absent from the file keep their values).
+// InvalidArgument with the line for bad YAML or a value of the wrong type.
+Status LoadServerConfig(const std::string& path, ServerConfig* c);
+
+}  // namespace sw

@@ -1,0 +1,78 @@
+// server/routes.h: Warewulf 4.7's provisioning protocol (shared/reference/warewulf.md §1, §9) on
+// top of the chunk store; docs/server.md has the route table with status codes.
+//
+// Routes is the HttpHandler of stormwulfd. Node identity: MAC in the path (any case, '-' or ':'),
+// else ?wwid=, else the ARP entry of the peer address; a node id works as a wwid too. Stages:
+// ipxe, kernel, image, system, runtime (plus the legacy /provision/<id>?stage=, /container/,
+// /overlay-system/, /overlay-runtime/ families). Representations of images and overlays:
+// compress=zstd sends the stored zstd frames back to back, compress=gz one gzip member per
+// segment, no compress the raw newc stream; each has its own strong ETag built from the
+// artifact's SHA-256, so 304s and Range work through the engine. Errors have empty bodies.
+// Content-addressed routes /manifests/<id> and /chunks/<id> are immutable and cacheable.
+// Thread-safety: Handle may run on every loop thread at once; Reload from any thread.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "chunkstore/store.h"
+#include "cluster/nodedb.h"
+#include "server/artifacts.h"
+#include "server/config.h"
+#include "server/http_server.h"
+#include "tmpl/template.h"
+
+namespace sw {
+
+struct NodeStatus {
+  std::string stage;
+  std::string sent;
+  std::string ipaddr;
+  int64_t last_seen = 0;
+};
+
+class Routes : public HttpHandler {
+ public:
+  Routes(ServerConfig cfg, Store* store);
+  // Re-reads nodes.conf and forgets cached refs and templates. On error the previous node
+  // database stays in use and the error is returned (the caller logs it).
+  Status Reload();
+  void SetEngine(const HttpServer* engine) { engine_ = engine; }
+  void Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> writer) override;
+
+  std::string StatusJson() const;
+  std::string MetricsText() const;
+  uint64_t derived_builds() const { return derived_.builds(); }
+  std::shared_ptr<const NodeDb> nodes() const;
+
+ private:
+  void Reply(const std::shared_ptr<ResponseWriter>& w, HttpResponse r, const std::string& route);
+  void ServeArtifact(const std::shared_ptr<const OpenArtifact>& art, const std::string& compress,
+                     const std::string& route, const std::string& node_id,
+                     const std::string& peer, const std::shared_ptr<ResponseWriter>& w);
+  void ServeIpxe(const HttpRequest& req, const Node* node, const std::string& hwaddr,
+                 const std::shared_ptr<ResponseWriter>& w);
+  Result<std::shared_ptr<const tmpl::Template>> LoadTemplate(const std::string& name);
+  std::string ArpLookup(const std::string& ip) const;
+  void Seen(const std::string& node, const std::string& stage, const std::string& sent,
+            const std::string& ip);
+
+  ServerConfig cfg_;
+  Store* store_;
+  const HttpServer* engine_ = nullptr;
+  ArtifactCache arts_;
+  DerivedCache derived_;
+  std::shared_ptr<const tmpl::FuncMap> funcs_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const NodeDb> db_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::pair<int64_t, std::shared_ptr<const tmpl::Template>>>
+      templates_;                                 // GUARDED_BY(mu_): path -> (mtime, parsed)
+  std::map<std::string, NodeStatus> status_;      // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, int>, uint64_t> route_counts_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace sw
