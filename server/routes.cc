@@ -286,7 +286,16 @@ void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
     if (!KnownStage(stage)) return Reply(w, HttpResponse::Status(404), "other");
   }
   const std::string& route = stage;
-  std::string wwid = comps.size() > 1 ? comps[1] : "";
+  // iPXE percent-encodes ':' in paths ("/kernel/52%3A54%3A..."); Go's mux decodes the path, so
+  // we decode the id component the same way ('+' stays literal in a path).
+  std::string wwid;
+  if (comps.size() > 1) {
+    std::string plus_safe = comps[1];
+    for (size_t i = 0; (i = plus_safe.find('+', i)) != std::string::npos; i += 3) {
+      plus_safe.replace(i, 1, "%2B");
+    }
+    if (!PercentDecode(plus_safe, &wwid)) return Reply(w, HttpResponse::Status(400), route);
+  }
   if (wwid.empty() && req.QueryParam("wwid", &q)) wwid = q;
   if (wwid.empty()) wwid = ArpLookup(req.PeerAddress());
   if (wwid.empty()) return Reply(w, HttpResponse::Status(400), route);

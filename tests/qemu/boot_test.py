@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Real network boot through stormwulfd: QEMU (TCG) + Debian's iPXE ROM.
+
+Builds the sample image (scripts/make-sample-image.sh), imports it with `swctl image import`
+together with the host's Debian kernel, writes a nodes.conf, starts stormwulfd on 127.0.0.1 and
+boots a VM whose only way out is QEMU user networking with restrict=on: its TFTP server hands iPXE
+a one-line script that chains to http://10.0.2.100/ipxe/${mac:hexhyp}, and guestfwd relays every
+guest connection to 10.0.2.100:80 to stormwulfd on 127.0.0.1 (`busybox nc`). The test passes when
+the serial console shows the marker printed by the image's /init.
+
+Modes: zstd (our template), gz (Warewulf's request pattern), unknown (a MAC not in nodes.conf must
+get the "not configured" script). Exit codes: 0 pass, 1 fail, 77 skip (no QEMU, ROM or kernel).
+"""
+import argparse
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SKIP = 77
+MAC = "52:54:00:12:34:56"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_http(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build", required=True, help="CMake build directory")
+    ap.add_argument("--mode", choices=["zstd", "gz", "unknown"], default="zstd")
+    ap.add_argument("--timeout", type=float, default=180)
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+
+    src = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    qemu = shutil.which("qemu-system-x86_64")
+    kernels = sorted(glob.glob("/boot/vmlinuz-*"))
+    rom_dir = "/usr/lib/ipxe/qemu"
+    busybox = "/bin/busybox"
+    missing = [what for what, ok in [("qemu-system-x86_64", qemu), ("a kernel in /boot", kernels),
+                                     ("ipxe-qemu ROMs", os.path.exists(rom_dir + "/pxe-virtio.rom")),
+                                     ("busybox-static", os.path.exists(busybox))] if not ok]
+    if missing:
+        print("SKIP: missing " + ", ".join(missing))
+        return SKIP
+    if os.geteuid() != 0:
+        print("SKIP: needs root (the sample image has device nodes)")
+        return SKIP
+    swctl = os.path.join(args.build, "tools", "swctl")
+    stormwulfd = os.path.join(args.build, "server", "stormwulfd")
+
+    work = tempfile.mkdtemp(prefix="sw-qemu-")
+    procs = []
+    try:
+        store = os.path.join(work, "store")
+        rootfs = os.path.join(work, "rootfs")
+        subprocess.run([os.path.join(src, "scripts", "make-sample-image.sh"), rootfs, "sample"],
+                       check=True)
+        subprocess.run([swctl, "image", "import", rootfs, "sample", "--store", store,
+                        "--kernel", kernels[-1], "--quiet"], check=True)
+        template = "warewulf-compat" if args.mode == "gz" else "default"
+        with open(os.path.join(work, "nodes.conf"), "w") as f:
+            f.write(f"""nodeprofiles:
+  default:
+    image name: sample
+    ipxe template: {template}
+    kernel:
+      args: [console=ttyS0, panic=-1, quiet]
+nodes:
+  vm1:
+    profiles: [default]
+    network devices:
+      default: {{device: eth0, hwaddr: "{MAC}", ipaddr: 10.0.2.15, netmask: 255.255.255.0}}
+""")
+        port = free_port()
+        log = open(os.path.join(work, "stormwulfd.log"), "w")
+        srv = subprocess.Popen([stormwulfd, "--listen", f"127.0.0.1:{port}", "--store", store,
+                                "--nodes", os.path.join(work, "nodes.conf"),
+                                "--ipxe-dir", os.path.join(src, "ipxe-scripts"), "--threads", "1"],
+                               stdout=log, stderr=subprocess.STDOUT)
+        procs.append(srv)
+        if not wait_http(port):
+            print("FAIL: stormwulfd did not start")
+            print(open(os.path.join(work, "stormwulfd.log")).read())
+            return 1
+        tftp = os.path.join(work, "tftp")
+        os.makedirs(tftp)
+        with open(os.path.join(tftp, "boot.ipxe"), "w") as f:
+            f.write("#!ipxe\nchain http://10.0.2.100/ipxe/${mac:hexhyp}\n")
+        mac = MAC if args.mode != "unknown" else "52:54:00:ab:cd:ef"
+        # The only path out of the guest: 10.0.2.100:80 -> 127.0.0.1:<port>.
+        netdev = (f"user,id=n0,restrict=on,tftp={tftp},bootfile=boot.ipxe,"
+                  f"guestfwd=tcp:10.0.2.100:80-cmd:{busybox} nc 127.0.0.1 {port}")
+        cmd = [qemu, "-accel", "tcg", "-nographic", "-m", "384", "-no-reboot", "-boot", "n",
+               "-L", rom_dir, "-netdev", netdev, "-device", f"virtio-net-pci,netdev=n0,mac={mac}"]
+        start = time.time()
+        vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(vm)
+        want = ("STORMWULF-BOOT-OK hostname=sample-node image=sample" if args.mode != "unknown"
+                else "this node is not configured")
+        lines = []
+        os.set_blocking(vm.stdout.fileno(), False)
+        buf = b""
+        found = False
+        while time.time() - start < args.timeout:
+            try:
+                chunk = vm.stdout.read()
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                buf += chunk
+                text = buf.decode("utf-8", "replace")
+                if want in text:
+                    found = True
+                    break
+            elif vm.poll() is not None:
+                break
+            else:
+                time.sleep(0.1)
+        elapsed = time.time() - start
+        text = buf.decode("utf-8", "replace")
+        lines = [l for l in text.replace("\r", "\n").split("\n") if l.strip()]
+        if found:
+            print(f"PASS ({args.mode}): marker after {elapsed:.1f}s")
+            for l in lines:
+                if "STORMWULF" in l or "http://" in l or "not configured" in l:
+                    print("  console: " + l[:160])
+            return 0
+        print(f"FAIL ({args.mode}): no marker '{want}' after {elapsed:.1f}s; last console lines:")
+        for l in lines[-50:]:
+            print("  " + l[:200])
+        print("--- stormwulfd log:")
+        print(open(os.path.join(work, "stormwulfd.log")).read()[-3000:])
+        return 1
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL) if p is procs[-1] and len(procs) > 1 else p.terminate()
+                except OSError:
+                    pass
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if args.keep:
+            print("work directory kept: " + work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
