@@ -215,6 +215,8 @@ struct Fetch {
   std::string label;
   bool script = false;  // parse the body as an iPXE script
   int depth = 0;        // chain depth for scripts
+  int script_pos = -1;  // position among the downloads of the script that asked for it
+  bool skip = false;    // failed earlier (kept so positions stay aligned with the script)
 };
 
 struct Node {
@@ -256,6 +258,13 @@ struct Node {
   int conns = 0, retries = 0, attempt = 0, errors = 0;
   bool fallback = false;
   std::string error;
+
+  // The last script run, kept to re-run it when one of its downloads fails (iPXE's `||`).
+  std::string script_body;
+  std::string script_url;
+  size_t script_first = 0;  // index in `fetches` of the script's first download
+  std::set<size_t> script_failed;
+  int recovered = 0;  // downloads that failed but the script carried on (e.g. no overlay)
 };
 
 struct Timer {
@@ -330,6 +339,9 @@ class Storm {
   void ReleaseSlot();
   void TakeSample(double now);
   void PatternUrls(Node& n);
+  IpxeEnv MakeEnv(const Node& n) const;
+  void AppendPlan(Node& n, const IpxePlan& plan, size_t from_pos, int depth);
+  bool RecoverFailedDownload(Node& n, const Fetch& f);
   void Report();
 
   Options opts_;
@@ -476,6 +488,44 @@ void Storm::PatternUrls(Node& n) {
   n.fetches.push_back(Fetch{origin_ + "/runtime/" + mac + "?compress=" + c, "runtime"});
 }
 
+IpxeEnv Storm::MakeEnv(const Node& n) const {
+  IpxeEnv env;
+  env.mac = n.mac;
+  env.uuid = n.uuid;
+  env.platform = opts_.platform;
+  env.failing_fetches = n.script_failed;
+  return env;
+}
+
+// Appends the script's downloads from position `from_pos` on (and its chain, if any).
+void Storm::AppendPlan(Node& n, const IpxePlan& plan, size_t from_pos, int depth) {
+  for (size_t k = from_pos; k < plan.fetches.size(); ++k) {
+    const IpxeFetch& pf = plan.fetches[k];
+    Fetch f{pf.url, LabelForUrl(pf.url, pf.name)};
+    f.script_pos = static_cast<int>(k);
+    f.skip = pf.failed;
+    n.fetches.push_back(std::move(f));
+  }
+  if (!plan.chain_url.empty() && depth < kMaxChainDepth) {
+    n.fetches.push_back(Fetch{plan.chain_url, "chain", true, depth + 1});
+  }
+}
+
+// A download named by the script failed (non-2xx). Like iPXE, take the script's error branch:
+// re-run it with that download failing. True if the script still boots; the remaining
+// downloads then come from the new run (positions before the failure are unchanged).
+bool Storm::RecoverFailedDownload(Node& n, const Fetch& f) {
+  if (n.script_body.empty() || n.script_failed.size() >= 8) return false;
+  n.script_failed.insert(static_cast<size_t>(f.script_pos));
+  Result<IpxePlan> plan = RunIpxeScript(n.script_body, n.script_url, MakeEnv(n));
+  if (!plan.ok() || (!plan->booted && plan->chain_url.empty())) return false;
+  size_t pos = static_cast<size_t>(f.script_pos);
+  if (plan->fetches.size() <= pos || !plan->fetches[pos].failed) return false;
+  n.fetches.resize(n.script_first + pos + 1);
+  AppendPlan(n, *plan, pos + 1, 0);
+  return true;
+}
+
 void Storm::StartNode(Node& n) {
   ++active_;
   if (n.t_arrive <= 0) n.t_arrive = Now();
@@ -487,6 +537,7 @@ void Storm::StartNode(Node& n) {
 
 void Storm::IssueNext(Node& n) {
   n.attempt = 0;
+  while (n.next_fetch < n.fetches.size() && n.fetches[n.next_fetch].skip) ++n.next_fetch;
   if (n.next_fetch < n.fetches.size()) {
     StartRequest(n, n.fetches[n.next_fetch].url);
     return;
@@ -747,6 +798,13 @@ void Storm::OnResponseDone(Node& n) {
   }
   Fetch f = n.fetches[n.next_fetch];
   if (r.status() < 200 || r.status() >= 300) {
+    if (f.script_pos >= 0 && RecoverFailedDownload(n, f)) {
+      n.reader.reset();
+      ++n.recovered;
+      ++n.next_fetch;
+      IssueNext(n);
+      return;
+    }
     Fail(n, "HTTP " + std::to_string(r.status()) + " for " + f.url);
     return;
   }
@@ -754,25 +812,17 @@ void Storm::OnResponseDone(Node& n) {
   n.stages.push_back(StageTime{f.label, now - t0_, r.body_bytes()});
   ++n.next_fetch;
   if (f.script) {
-    IpxeEnv env;
-    env.mac = n.mac;
-    env.uuid = n.uuid;
-    env.platform = opts_.platform;
-    Result<IpxePlan> plan = RunIpxeScript(r.body(), f.url, env);
-    std::vector<Fetch> more;
-    if (plan.ok()) {
-      for (const IpxeFetch& pf : plan->fetches) {
-        more.push_back(Fetch{pf.url, LabelForUrl(pf.url, pf.name)});
-      }
-      if (!plan->chain_url.empty() && f.depth < kMaxChainDepth) {
-        more.push_back(Fetch{plan->chain_url, "chain", true, f.depth + 1});
-      }
-    }
-    if (more.empty() && !(plan.ok() && !plan->chain_url.empty())) {
+    n.script_body = r.body();
+    n.script_url = f.url;
+    n.script_first = n.fetches.size();
+    n.script_failed.clear();
+    Result<IpxePlan> plan = RunIpxeScript(n.script_body, f.url, MakeEnv(n));
+    if (!plan.ok() || (plan->fetches.empty() && plan->chain_url.empty())) {
       n.fallback = true;
+      n.script_body.clear();
       PatternUrls(n);
     } else {
-      n.fetches.insert(n.fetches.end(), more.begin(), more.end());
+      AppendPlan(n, *plan, 0, f.depth);
     }
     for (const Fetch& x : n.fetches) {
       if (x.label == "runtime") n.runtime_url = x.url;
@@ -924,7 +974,8 @@ void Storm::Report() {
   std::map<std::string, std::vector<double>> stage_t;
   std::vector<double> refresh_lat;
   uint64_t body = 0, rx = 0, tx = 0;
-  int ok = 0, failed = 0, errors = 0, retries = 0, fallback = 0, conns = 0, refreshes = 0, r304 = 0;
+  int ok = 0, failed = 0, errors = 0, retries = 0, fallback = 0, conns = 0, refreshes = 0, r304 = 0,
+      recovered = 0;
   double first_arrive = 1e300, last_done = 0;
   std::map<std::string, int> error_kinds;
   for (const Node& n : nodes_) {
@@ -933,6 +984,7 @@ void Storm::Report() {
     tx += n.tx;
     errors += n.errors;
     retries += n.retries;
+    recovered += n.recovered;
     conns += n.conns;
     refreshes += n.refreshes_done;
     r304 += n.refresh_304;
@@ -1024,8 +1076,9 @@ void Storm::Report() {
     j << "{\"label\":\"" << JsonEscape(opts_.label) << "\",\"target\":\""
       << JsonEscape(opts_.target) << "\",\"nodes\":" << N << ",\"ok\":" << ok
       << ",\"failed\":" << failed << ",\"errors\":" << errors << ",\"retries\":" << retries
-      << ",\"script_fallbacks\":" << fallback << ",\"connections\":" << conns << ",\"pattern\":\""
-      << opts_.pattern << "\",\"link_gbps\":" << opts_.link_gbps << ",\"spread_s\":" << opts_.spread
+      << ",\"script_fallbacks\":" << fallback << ",\"failed_downloads_recovered\":" << recovered
+      << ",\"connections\":" << conns << ",\"pattern\":\"" << opts_.pattern
+      << "\",\"link_gbps\":" << opts_.link_gbps << ",\"spread_s\":" << opts_.spread
       << ",\"completion_p50_s\":" << p50 << ",\"completion_p90_s\":" << p90
       << ",\"completion_p99_s\":" << p99 << ",\"completion_max_s\":" << pmax
       << ",\"makespan_s\":" << makespan << ",\"wall_s\":" << wall << ",\"body_bytes\":" << body
@@ -1074,6 +1127,9 @@ void Storm::Report() {
                "  nodes ok %d  failed %d  errors %d  retries %d  script-fallbacks %d  "
                "connections %d\n",
                ok, failed, errors, retries, fallback, conns);
+  if (recovered > 0) {
+    std::fprintf(out, "  %d failed downloads were handled by the script (|| branch)\n", recovered);
+  }
   for (const auto& [k, v] : error_kinds) std::fprintf(out, "    %5d x %s\n", v, k.c_str());
   std::fprintf(out, "  %-28s %10s %10s %10s %10s\n", "", "p50", "p90", "p99", "max");
   std::fprintf(out, "  %-28s %10.3f %10.3f %10.3f %10.3f\n", "completion (s)", p50, p90, p99, pmax);

@@ -154,7 +154,7 @@ bool IsStopCommand(std::string_view cmd) {
 class Interpreter {
  public:
   Interpreter(std::string_view script, std::string_view url, const IpxeEnv& env)
-      : script_url_(url) {
+      : script_url_(url), failing_(env.failing_fetches) {
     std::string_view rest = script;
     while (!rest.empty()) {
       size_t nl = rest.find('\n');
@@ -364,11 +364,14 @@ class Interpreter {
       stopped_ = true;
       return true;
     }
+    f.failed = failing_.count(plan_.fetches.size()) != 0;
+    bool ok = !f.failed;
     plan_.fetches.push_back(std::move(f));
-    return true;
+    return ok;
   }
 
   std::string script_url_;
+  std::set<size_t> failing_;
   std::vector<std::string> lines_;
   std::map<std::string, size_t> labels_;
   std::map<std::string, std::string> vars_;

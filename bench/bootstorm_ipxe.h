@@ -13,6 +13,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,7 @@ struct IpxeFetch {
   std::string command;  // "kernel", "initrd", "imgextract", "imgfetch", "module"
   std::string name;     // --name value, or empty
   std::string url;      // absolute URL after expansion and resolution against the script URL
+  bool failed = false;  // listed in IpxeEnv::failing_fetches: the script saw this one fail
 };
 
 struct IpxePlan {
@@ -44,6 +46,10 @@ struct IpxeEnv {
   std::string buildarch = "x86_64";
   std::string ip = "10.0.2.15";
   std::string hostname;  // DHCP host name (often empty)
+  // Downloads (by their 0-based position among the script's downloads) that fail when the
+  // script runs; all others succeed. After a real download fails, the caller runs the script
+  // again with it listed here, and follows the script's `||` branch like iPXE would.
+  std::set<size_t> failing_fetches;
 };
 
 // Runs `script` fetched from `script_url`. InvalidArgument if the text is not an iPXE script

@@ -121,6 +121,33 @@ TEST(IpxeScript, Warewulf47LikeEfiUsesImgextract) {
   EXPECT_TRUE(plan->booted);
 }
 
+TEST(IpxeScript, FailingDownloadTakesTheOrBranch) {
+  // Optional overlays, in the shape of a script that boots without them.
+  const char* script =
+      "#!ipxe\n"
+      "kernel --name kernel /k || goto failed\n"
+      "initrd --name image /i || goto failed\n"
+      "set initrds initrd=image\n"
+      "initrd --name system /s && set initrds ${initrds} initrd=system || echo no system\n"
+      "initrd --name runtime /r && set initrds ${initrds} initrd=runtime || echo no runtime\n"
+      "boot kernel ${initrds}\n"
+      ":failed\n"
+      "reboot\n";
+  IpxeEnv env = TestEnv();
+  env.failing_fetches = {2};
+  Result<IpxePlan> plan = RunIpxeScript(script, kScriptUrl, env);
+  ASSERT_TRUE(plan.ok());
+  ASSERT_EQ(plan->fetches.size(), 4u);
+  EXPECT_TRUE(plan->fetches[2].failed);
+  EXPECT_FALSE(plan->fetches[3].failed);
+  EXPECT_TRUE(plan->booted);
+  env.failing_fetches = {1};  // the image is not optional
+  plan = RunIpxeScript(script, kScriptUrl, env);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->fetches.size(), 2u);
+  EXPECT_FALSE(plan->booted);
+}
+
 TEST(IpxeScript, MacTypesAndRelativeUrls) {
   const char* script =
       "#!ipxe\n"
