@@ -229,15 +229,15 @@ start_nginx() {  # PORT RUNDIR WORKERS
 # the same nodes in a Warewulf nodes.conf. Command lines as in scripts/demo.sh.
 STORMWULFD_NOTE=""
 STORE=$DATA/swstore
-prepare_store() {
-  # Re-import whenever swctl was rebuilt (the store format may have changed with it).
-  local stamp
-  stamp="$(readlink -f "$SWCTL") $(stat -c %Y "$SWCTL")"
-  [[ -f $STORE/.bootstorm-imported && $(cat "$STORE/.bootstorm-imported") == "$stamp" ]] && return 0
-  python3 - "$DATA/macs.txt" "$DATA/nodes.conf" "$IMG" <<'PY'
+# stormwulfd's default.ipxe asks for compress=zstd; warewulf-compat.ipxe for compress=gz, the
+# pattern nginx and go get with --pattern warewulf.
+write_nodes_conf() {
+  local tmpl=warewulf-compat
+  [[ $PATTERN == zstd ]] && tmpl=default
+  python3 - "$DATA/macs.txt" "$DATA/nodes.conf" "$IMG" "$tmpl" <<'PY'
 import sys
-macs, out, img = sys.argv[1], sys.argv[2], sys.argv[3]
-lines = ["nodeprofiles:", "  default:", "    image name: %s" % img,
+macs, out, img, tmpl = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+lines = ["nodeprofiles:", "  default:", "    image name: %s" % img, "    ipxe template: %s" % tmpl,
          "    kernel:", "      args: [quiet, crashkernel=no]",
          "    system overlay: [wwinit, hostname, hosts]", "    runtime overlay: [hosts]", "nodes:"]
 for k, line in enumerate(open(macs)):
@@ -247,6 +247,14 @@ for k, line in enumerate(open(macs)):
               (mac, 16 + (k >> 16), (k >> 8) & 255, (k & 255) or 1)]
 open(out, "w").write("\n".join(lines) + "\n")
 PY
+}
+
+prepare_store() {
+  # Re-import whenever swctl was rebuilt (the store format may have changed with it).
+  local stamp
+  stamp="$(readlink -f "$SWCTL") $(stat -c %Y "$SWCTL")"
+  write_nodes_conf
+  [[ -f $STORE/.bootstorm-imported && $(cat "$STORE/.bootstorm-imported") == "$stamp" ]] && return 0
   rm -rf "$STORE"
   local kernel=$DATA/chroots/$IMG/rootfs/boot/vmlinuz
   log "importing the sample image into $STORE (swctl image import)"
