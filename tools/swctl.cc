@@ -13,6 +13,7 @@ constexpr char kUsage[] =
     "\n"
     "groups:\n"
     "  image    import, list, show, delete, export boot images\n"
+    "  overlay  build per-node system and runtime overlays; render one file\n"
     "  store    stats, gc, fsck, optimize the chunk store\n"
     "\n"
     "Every command takes --store DIR (default: $STORMWULF_STORE, else /var/lib/stormwulf).\n"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   if (group == "store") return sw::RunStoreCommand(args);
   if (group == "image") return sw::RunImageCommand(args);
+  if (group == "overlay") return sw::RunOverlayCommand(args);
   std::fprintf(stderr, "swctl: unknown command group '%s'\n\n%s", group.c_str(), kUsage);
   return 2;
 }

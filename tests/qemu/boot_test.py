@@ -9,7 +9,9 @@ guest connection to 10.0.2.100:80 to stormwulfd on 127.0.0.1 (`busybox nc`). The
 the serial console shows the marker printed by the image's /init.
 
 Modes: zstd (our template), gz (Warewulf's request pattern), unknown (a MAC not in nodes.conf must
-get the "not configured" script). Exit codes: 0 pass, 1 fail, 77 skip (no QEMU, ROM or kernel).
+get the "not configured" script), overlays (zstd plus system and runtime overlays built by
+`swctl overlay build` from overlays/: the node must come up with its own hostname from the
+wwinit/hostname overlays and print a file of its runtime overlay). Exit codes: 0 pass, 1 fail, 77 skip (no QEMU, ROM or kernel).
 """
 import argparse
 import glob
@@ -48,7 +50,7 @@ def wait_http(port, timeout=10):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True, help="CMake build directory")
-    ap.add_argument("--mode", choices=["zstd", "gz", "unknown"], default="zstd")
+    ap.add_argument("--mode", choices=["zstd", "gz", "unknown", "overlays"], default="zstd")
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
@@ -80,19 +82,26 @@ def main():
         subprocess.run([swctl, "image", "import", rootfs, "sample", "--store", store,
                         "--kernel", kernels[-1], "--quiet"], check=True)
         template = "warewulf-compat" if args.mode == "gz" else "default"
+        overlays = ("    system overlay: [wwinit, hostname, hosts]\n"
+                    "    runtime overlay: [hosts, stormwulf-marker]\n") if args.mode == "overlays" else ""
         with open(os.path.join(work, "nodes.conf"), "w") as f:
             f.write(f"""nodeprofiles:
   default:
     image name: sample
     ipxe template: {template}
     kernel:
-      args: [console=ttyS0, panic=-1, quiet]
-nodes:
+      args: [console=ttyS0, panic=-1, quiet, sw.poweroff]
+{overlays}nodes:
   vm1:
     profiles: [default]
     network devices:
       default: {{device: eth0, hwaddr: "{MAC}", ipaddr: 10.0.2.15, netmask: 255.255.255.0}}
-""")
+""".replace("{overlays}", overlays))
+        if args.mode == "overlays":
+            subprocess.run([swctl, "overlay", "build", "--store", store, "--nodes",
+                            os.path.join(work, "nodes.conf"), "--overlay-dir",
+                            os.path.join(src, "overlays"), "--server-ip", "10.0.2.2", "--quiet"],
+                           check=True)
         port = free_port()
         log = open(os.path.join(work, "stormwulfd.log"), "w")
         srv = subprocess.Popen([stormwulfd, "--listen", f"127.0.0.1:{port}", "--store", store,
@@ -118,8 +127,9 @@ nodes:
         vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(vm)
-        want = ("STORMWULF-BOOT-OK hostname=sample-node image=sample" if args.mode != "unknown"
-                else "this node is not configured")
+        want = {"unknown": "this node is not configured",
+                "overlays": "STORMWULF-RUNTIME runtime overlay for vm1"}.get(
+                    args.mode, "STORMWULF-BOOT-OK hostname=sample-node image=sample")
         lines = []
         os.set_blocking(vm.stdout.fileno(), False)
         buf = b""
@@ -142,6 +152,9 @@ nodes:
         elapsed = time.time() - start
         text = buf.decode("utf-8", "replace")
         lines = [l for l in text.replace("\r", "\n").split("\n") if l.strip()]
+        if found and args.mode == "overlays" and "STORMWULF-BOOT-OK hostname=vm1 image=sample" not in text:
+            found = False
+            print("FAIL: the runtime overlay arrived but the hostname from the system overlay did not")
         if found:
             print(f"PASS ({args.mode}): marker after {elapsed:.1f}s")
             for l in lines:

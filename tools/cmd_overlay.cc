@@ -1,0 +1,394 @@
+// swctl overlay: build per-node system and runtime overlays into the store, render one file.
+//
+// Sources follow Warewulf: <overlay-dir>/<name>/rootfs/...; files ending in .ww are Go templates
+// (tmpl/) rendered per node with the output name dropping ".ww"; other files, directories and
+// symlinks are copied with their mode and owner. A node's overlay list comes from nodes.conf
+// (profiles merged, "~name" removes); later overlays win. Each node's overlay becomes a
+// segmented newc artifact (ref overlays/<node>/system|runtime, switched atomically); rendered
+// files identical across nodes are stored once (content addressing).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "chunkstore/image_build.h"
+#include "cluster/nodedb.h"
+#include "common/fs_util.h"
+#include "tmpl/template.h"
+#include "tools/cli.h"
+#include "tools/cli_util.h"
+
+namespace sw {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: swctl overlay <command> [options]\n\n"
+    "commands:\n"
+    "  build [NODE...]       render every (or the named) node's system and runtime overlays\n"
+    "                        into the store; stormwulfd picks the new refs up by itself\n"
+    "  render NODE FILE      print one rendered file of a node's overlays (debugging)\n"
+    "  list                  list the overlays in --overlay-dir\n"
+    "Options: --store DIR, --nodes FILE (nodes.conf), --overlay-dir DIR, --server-ip ADDR.\n";
+
+struct Source {  // one file of one overlay
+  std::string rel;   // path in the overlay tree (".ww" kept)
+  std::string full;  // path on disk
+  struct stat st;
+};
+
+// Walks <dir>/<name>/rootfs into `out` (sorted, parents first).
+Status Walk(const std::string& root, const std::string& rel, std::vector<Source>* out) {
+  std::string dir = rel.empty() ? root : root + "/" + rel;
+  SW_ASSIGN_OR_RETURN(auto names, ListDir(dir));
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    Source s;
+    s.rel = rel.empty() ? n : rel + "/" + n;
+    s.full = root + "/" + s.rel;
+    if (::lstat(s.full.c_str(), &s.st) != 0) return FromErrno("lstat " + s.full, errno);
+    out->push_back(s);
+    if (S_ISDIR(s.st.st_mode)) SW_RETURN_IF_ERROR(Walk(root, s.rel, out));
+  }
+  return Status::OK();
+}
+
+class OverlayBuilder {
+ public:
+  OverlayBuilder(Store* store, std::shared_ptr<const NodeDb> db, std::string dir, std::string ip)
+      : store_(store), db_(std::move(db)), dir_(std::move(dir)), server_ip_(std::move(ip)) {
+    auto fm = std::make_shared<tmpl::FuncMap>();
+    tmpl::AddSprigFuncs(fm.get());
+    tmpl::AddWarewulfFuncs(fm.get());
+    fm->Add("Include", tmpl::FuncSig{{tmpl::ArgType::kString}, false},
+            [](std::span<tmpl::Value> a) -> Result<tmpl::Value> {
+              auto text = ReadFileToString(a[0].string_value());
+              if (!text.ok()) return text.status();
+              return tmpl::Value(*text);
+            });
+    funcs_ = fm;
+    std::vector<tmpl::Value> all;
+    for (const auto& n : db_->nodes()) all.push_back(NodeValue(n));
+    all_nodes_ = tmpl::Value(std::move(all));
+  }
+
+  // The tree of one node's overlay list, rendered. InvalidArgument names the template.
+  Result<std::vector<TreeEntry>> Render(const Node& node, const std::vector<std::string>& list,
+                                        const std::string& kind) {
+    std::map<std::string, TreeEntry> tree;
+    tmpl::Value data;
+    bool have_data = false;
+    for (const auto& name : list) {
+      std::string root = dir_ + "/" + name + "/rootfs";
+      std::vector<Source> files;
+      Status s = Walk(root, "", &files);
+      if (!s.ok()) {
+        return Status::InvalidArgument("node " + node.id + ": overlay '" + name +
+                                       "' not found in " + dir_ + " (" + s.ToString() + ")");
+      }
+      for (const auto& f : files) {
+        TreeEntry e;
+        e.path = f.rel;
+        e.mode = f.st.st_mode;
+        e.uid = f.st.st_uid;
+        e.gid = f.st.st_gid;
+        e.mtime = f.st.st_mtime;
+        if (S_ISLNK(f.st.st_mode)) {
+          std::string t(4096, '\0');
+          ssize_t n = ::readlink(f.full.c_str(), t.data(), t.size());
+          if (n <= 0) return FromErrno("readlink " + f.full, errno);
+          t.resize(static_cast<size_t>(n));
+          e.symlink_target = t;
+        } else if (S_ISREG(f.st.st_mode)) {
+          if (f.rel.size() > 3 && f.rel.compare(f.rel.size() - 3, 3, ".ww") == 0) {
+            if (!have_data) {
+              data = NodeValue(node, kind, name);
+              have_data = true;
+            }
+            SW_ASSIGN_OR_RETURN(auto t, Template(f.full, f.rel));
+            auto out = t->Render(data);
+            if (!out.ok()) {
+              return Status::InvalidArgument("node " + node.id + ": " + out.status().ToString());
+            }
+            e.path = f.rel.substr(0, f.rel.size() - 3);
+            e.size = out->size();
+            e.content = std::make_shared<const std::string>(std::move(*out));
+          } else {
+            e.size = static_cast<uint64_t>(f.st.st_size);
+            e.source_path = f.full;
+          }
+        } else if (!S_ISDIR(f.st.st_mode)) {
+          continue;  // devices, fifos: not overlay material
+        }
+        tree[e.path] = std::move(e);  // later overlays win
+      }
+    }
+    std::vector<TreeEntry> out;
+    for (auto& [p, e] : tree) out.push_back(std::move(e));
+    return out;
+  }
+
+  Status Build(const Node& node) {
+    for (const char* kind : {"system", "runtime"}) {
+      const auto& list = std::string(kind) == "system" ? node.system_overlay : node.runtime_overlay;
+      SW_ASSIGN_OR_RETURN(auto entries, Render(node, list, kind));
+      ImageBuildOptions o;
+      o.kind = ArtifactKind::kOverlay;
+      o.threads = 1;  // parallelism is across nodes
+      o.meta = {{"name", node.id + "/" + kind}, {"overlays", Join(list)}};
+      SW_ASSIGN_OR_RETURN(auto r, BuildArtifact(store_, std::move(entries), o));
+      std::string ref = "overlays/" + node.id + "/" + kind;
+      auto old = store_->GetRef(ref);
+      if (old.ok() && *old == r.manifest_id) {
+        unchanged_.fetch_add(1);
+        continue;
+      }
+      SW_RETURN_IF_ERROR(store_->SetRef(ref, r.manifest_id));
+      changed_.fetch_add(1);
+    }
+    return Status::OK();
+  }
+
+  uint64_t changed() const { return changed_.load(); }
+  uint64_t unchanged() const { return unchanged_.load(); }
+
+ private:
+  static std::string Join(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+    return s;
+  }
+
+  Result<std::shared_ptr<const tmpl::Template>> Template(const std::string& path,
+                                                         const std::string& name) {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = templates_.find(path);
+    if (it != templates_.end()) return it->second;
+    SW_ASSIGN_OR_RETURN(std::string text, ReadFileToString(path));
+    SW_ASSIGN_OR_RETURN(tmpl::Template t, tmpl::Template::Parse(name, text, funcs_));
+    auto p = std::make_shared<const tmpl::Template>(std::move(t));
+    templates_[path] = p;
+    return std::shared_ptr<const tmpl::Template>(p);
+  }
+
+  // Warewulf's template data (warewulf.md §4): the merged node, server information, .AllNodes.
+  tmpl::Value NodeValue(const Node& n, const std::string& kind = "", const std::string& ov = "") {
+    std::vector<std::pair<std::string, tmpl::Value>> netdevs, tags;
+    for (const auto& [k, d] : n.netdevs) {
+      netdevs.emplace_back(k, tmpl::Value::Struct({{"Type", d.type},
+                                                   {"OnBoot", d.onboot},
+                                                   {"Device", d.device},
+                                                   {"Hwaddr", d.hwaddr},
+                                                   {"Ipaddr", d.ipaddr},
+                                                   {"Netmask", d.netmask},
+                                                   {"Gateway", d.gateway},
+                                                   {"Ipaddr6", d.ipaddr6},
+                                                   {"MTU", d.mtu},
+                                                   {"Primary", d.primary}}));
+    }
+    for (const auto& [k, v] : n.tags) tags.emplace_back(k, tmpl::Value(v));
+    std::vector<std::pair<std::string, tmpl::Value>> f = {
+        {"Id", n.id},
+        {"Hostname", n.id},
+        {"ClusterName", n.cluster_name},
+        {"ImageName", n.image_name},
+        {"ContainerName", n.image_name},
+        {"Root", n.root},
+        {"Init", n.init},
+        {"AssetKey", n.asset_key},
+        {"PrimaryNetDev", n.primary_network},
+        {"Kernel", tmpl::Value::Struct({{"Version", n.kernel_version},
+                                         {"Args", tmpl::Value::StringList(n.kernel_args)}})},
+        {"NetDevs", tmpl::Value::Map(std::move(netdevs))},
+        {"Tags", tmpl::Value::Map(std::move(tags))},
+    };
+    if (!kind.empty()) {
+      f.insert(f.end(), {{"Ipaddr", server_ip_},
+                         {"BuildHost", "stormwulf"},
+                         {"Overlay", ov},
+                         {"OverlayKind", kind},
+                         {"AllNodes", all_nodes_}});
+    }
+    return tmpl::Value::Struct(std::move(f));
+  }
+
+  Store* store_;
+  std::shared_ptr<const NodeDb> db_;
+  std::string dir_;
+  std::string server_ip_;
+  std::shared_ptr<const tmpl::FuncMap> funcs_;
+  tmpl::Value all_nodes_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const tmpl::Template>> templates_;
+  std::atomic<uint64_t> changed_{0}, unchanged_{0};
+};
+
+void AddOverlayOptions(po::options_description* o) {
+  AddCommonOptions(o);
+  o->add_options()("nodes", po::value<std::string>()->default_value("/etc/stormwulf/nodes.conf"),
+                   "nodes.conf")(
+      "overlay-dir", po::value<std::string>()->default_value("/var/lib/stormwulf/overlays"),
+      "overlay sources: <dir>/<name>/rootfs")(
+      "server-ip", po::value<std::string>()->default_value(""), "head node address for templates")(
+      "threads", po::value<int>()->default_value(0), "parallel nodes (0 = one per core)")(
+      "quiet,q", "no progress");
+}
+
+int Build(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  AddOverlayOptions(&opts);
+  opts.add_options()("node", po::value<std::vector<std::string>>(), "nodes to build");
+  po::positional_options_description pos;
+  pos.add("node", -1);
+  po::variables_map vm;
+  if (int rc = ParseArgs(args, "usage: swctl overlay build [NODE...]", opts, pos, &vm); rc >= 0) {
+    return rc;
+  }
+  auto db = NodeDb::Load(vm["nodes"].as<std::string>());
+  if (!db.ok()) {
+    std::cerr << "swctl: " << db.status().ToString() << "\n";
+    return 1;
+  }
+  auto store = OpenStoreOrDie(vm, /*create=*/true);
+  if (!store) return 1;
+  auto lock = store->LockShared();
+  if (!lock.ok()) {
+    std::cerr << "swctl: " << lock.status().ToString() << "\n";
+    return 1;
+  }
+  std::vector<const Node*> todo;
+  if (vm.count("node")) {
+    for (const auto& id : vm["node"].as<std::vector<std::string>>()) {
+      const Node* n = (*db)->Find(id);
+      if (n == nullptr) {
+        std::cerr << "swctl: no node '" << id << "' in nodes.conf\n";
+        return 1;
+      }
+      todo.push_back(n);
+    }
+  } else {
+    for (const auto& n : (*db)->nodes()) todo.push_back(&n);
+  }
+  OverlayBuilder b(store.get(), *db, vm["overlay-dir"].as<std::string>(),
+                   vm["server-ip"].as<std::string>());
+  int threads = vm["threads"].as<int>();
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::atomic<size_t> next{0}, done{0};
+  std::mutex err_mu;
+  std::vector<std::string> errors;
+  uint64_t t0 = MonotonicNanos();
+  ProgressLine progress(vm.count("quiet") > 0);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&] {
+      for (size_t i; (i = next.fetch_add(1)) < todo.size();) {
+        Status s = b.Build(*todo[i]);
+        if (!s.ok()) {
+          std::lock_guard<std::mutex> l(err_mu);
+          errors.push_back(s.ToString());
+        }
+        done.fetch_add(1);
+      }
+    });
+  }
+  while (done.load() < todo.size()) {
+    progress.Update("building overlays: " + std::to_string(done.load()) + "/" +
+                    std::to_string(todo.size()) + " nodes");
+    usleep(50000);
+  }
+  for (auto& t : pool) t.join();
+  progress.Done();
+  double secs = static_cast<double>(MonotonicNanos() - t0) / 1e9;
+  for (const auto& e : errors) std::cerr << "swctl: " << e << "\n";
+  if (!vm.count("quiet")) {
+    printf("overlays for %zu nodes in %.2fs: %llu refs changed, %llu unchanged, %zu errors\n",
+           todo.size(), secs, static_cast<unsigned long long>(b.changed()),
+           static_cast<unsigned long long>(b.unchanged()), errors.size());
+  }
+  return errors.empty() ? 0 : 1;
+}
+
+int Render(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  AddOverlayOptions(&opts);
+  opts.add_options()("node", po::value<std::string>(), "node")("file", po::value<std::string>(),
+                                                               "file path in the overlay");
+  po::positional_options_description pos;
+  pos.add("node", 1).add("file", 1);
+  po::variables_map vm;
+  if (int rc = ParseArgs(args, "usage: swctl overlay render NODE FILE", opts, pos, &vm); rc >= 0) {
+    return rc;
+  }
+  if (!vm.count("node") || !vm.count("file")) return 2;
+  auto db = NodeDb::Load(vm["nodes"].as<std::string>());
+  if (!db.ok()) {
+    std::cerr << "swctl: " << db.status().ToString() << "\n";
+    return 1;
+  }
+  const Node* n = (*db)->Find(vm["node"].as<std::string>());
+  if (n == nullptr) {
+    std::cerr << "swctl: unknown node\n";
+    return 1;
+  }
+  OverlayBuilder b(nullptr, *db, vm["overlay-dir"].as<std::string>(),
+                   vm["server-ip"].as<std::string>());
+  std::string want = vm["file"].as<std::string>();
+  while (!want.empty() && want[0] == '/') want.erase(0, 1);
+  for (const char* kind : {"system", "runtime"}) {
+    auto tree = b.Render(*n, std::string(kind) == "system" ? n->system_overlay : n->runtime_overlay,
+                         kind);
+    if (!tree.ok()) {
+      std::cerr << "swctl: " << tree.status().ToString() << "\n";
+      return 1;
+    }
+    for (const auto& e : *tree) {
+      if (e.path != want) continue;
+      if (e.content) {
+        fwrite(e.content->data(), 1, e.content->size(), stdout);
+      } else if (!e.source_path.empty()) {
+        auto t = ReadFileToString(e.source_path);
+        if (t.ok()) fwrite(t->data(), 1, t->size(), stdout);
+      }
+      return 0;
+    }
+  }
+  std::cerr << "swctl: " << want << " is not in node " << n->id << "'s overlays\n";
+  return 1;
+}
+
+int List(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  AddOverlayOptions(&opts);
+  po::variables_map vm;
+  if (int rc = ParseArgs(args, "usage: swctl overlay list", opts, {}, &vm); rc >= 0) return rc;
+  auto names = ListDir(vm["overlay-dir"].as<std::string>());
+  if (!names.ok()) {
+    std::cerr << "swctl: " << names.status().ToString() << "\n";
+    return 1;
+  }
+  std::sort(names->begin(), names->end());
+  for (const auto& n : *names) printf("%s\n", n.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int RunOverlayCommand(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::cout << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "build") return Build(rest);
+  if (args[0] == "render") return Render(rest);
+  if (args[0] == "list") return List(rest);
+  std::cerr << "swctl overlay: unknown command '" << args[0] << "'\n\n" << kUsage;
+  return 2;
+}
+
+}  // namespace sw
