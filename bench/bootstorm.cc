@@ -952,6 +952,17 @@ int Storm::Run() {
   return failed == 0 ? 0 : 1;
 }
 
+// Groups per-node errors: "HTTP 500 for http://h:p/kernel/<mac>?..." -> "HTTP 500 for /kernel/...".
+std::string ErrorKind(const std::string& e) {
+  size_t at = e.find(" for http://");
+  if (at == std::string::npos) return e.substr(0, 80);
+  Result<HttpUrl> u = ParseHttpUrl(e.substr(at + 5));
+  if (!u.ok()) return e.substr(0, 80);
+  std::string_view t = u->target;
+  size_t second = t.find_first_of("/?", 1);
+  return e.substr(0, at) + " for " + std::string(t.substr(0, second)) + "/...";
+}
+
 std::string JsonEscape(const std::string& s) {
   std::string o;
   for (char c : s) {
@@ -993,7 +1004,7 @@ void Storm::Report() {
     for (double l : n.refresh_latency) refresh_lat.push_back(l);
     if (n.phase == Phase::kFailed || n.t_done < 0) {
       ++failed;
-      error_kinds[n.error.substr(0, 60)]++;
+      error_kinds[ErrorKind(n.error)]++;
       continue;
     }
     ++ok;
