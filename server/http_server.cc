@@ -457,14 +457,13 @@ void HttpServer::Loop::Conn::OnRecv(int res, uint32_t flags) {
     loop_->bufs_->Recycle(id);
   } else if (res == 0) {
     peer_closed_ = true;
-  } else if (res != -ENOBUFS && !closing_) {
+  } else if (res != -ENOBUFS) {
+    // Close() may free this connection: return right after it.
+    if (closing_) return MaybeFree();
     loop_->sh_->errors.fetch_add(1, std::memory_order_relaxed);
-    Close();
+    return Close();
   }
-  if (closing_) {
-    MaybeFree();
-    return;
-  }
+  if (closing_) return MaybeFree();
   if (in_.size() > kMaxBufferedBytes) {  // a client flooding us with pipelined bytes
     Close();
     return;
