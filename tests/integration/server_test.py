@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Integration test of the real stormwulfd and swctl binaries over loopback.
+
+Imports two images and builds overlays with swctl, starts stormwulfd on 127.0.0.1 and checks, with
+real sockets: every route family and status code of Warewulf's protocol, that the zstd, gz and
+uncompressed representations decode to the same newc stream (and that stream to the tree, with
+the system cpio), Range and 304, /status and /metrics, SIGHUP reload (a broken nodes.conf keeps
+the old one), a new image version landing in the middle of a download (the download completes
+with the old bytes; the next request gets the new ones), gzip single flight, and that a
+runtime-overlay fetch by the real wwclient applies the overlay.
+"""
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = sys.argv[1]
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SWCTL = os.path.join(BUILD, "tools", "swctl")
+STORMWULFD = os.path.join(BUILD, "server", "stormwulfd")
+WWCLIENT = os.path.join(BUILD, "agent", "wwclient")
+MAC = "52:54:00:aa:00:01"
+failures = []
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def run(*args, **kw):
+    return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw)
+
+
+def get(port, path, headers=None, method="GET"):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
+
+
+def zstd_decompress(data):
+    return subprocess.run(["zstd", "-dc"], input=data, capture_output=True, check=True).stdout
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="sw-it-")
+    store = os.path.join(work, "store")
+    srv = None
+    try:
+        tree = os.path.join(work, "tree")
+        os.makedirs(tree + "/etc")
+        os.makedirs(tree + "/usr/share/data")
+        with open(tree + "/etc/hostname", "w") as f:
+            f.write("v1\n")
+        for i in range(300):
+            with open(f"{tree}/usr/share/data/f{i}", "w") as f:
+                f.write(("file %d " % i) * (50 + i * 7))
+        with open(tree + "/usr/share/data/big", "wb") as f:
+            f.write(os.urandom(3 << 20))
+        run(SWCTL, "image", "import", tree, "img", "--store", store, "--no-kernel", "-q")
+        kernel = os.path.join(work, "vmlinuz")
+        with open(kernel, "wb") as f:
+            f.write(os.urandom(1 << 20))
+        run(SWCTL, "image", "import", tree, "img2", "--store", store, "--kernel", kernel, "-q")
+        nodes = os.path.join(work, "nodes.conf")
+        conf = f"""nodeprofiles:
+  default:
+    image name: img2
+    system overlay: [hostname]
+    runtime overlay: [stormwulf-marker]
+nodes:
+  n1:
+    profiles: [default]
+    network devices:
+      default: {{hwaddr: "{MAC}", ipaddr: 10.9.0.1}}
+  n2:
+    profiles: [default]
+    asset key: SECRET
+    network devices:
+      default: {{hwaddr: "52:54:00:aa:00:02"}}
+"""
+        with open(nodes, "w") as f:
+            f.write(conf)
+        run(SWCTL, "overlay", "build", "--store", store, "--nodes", nodes, "--overlay-dir",
+            os.path.join(SRC, "overlays"), "-q")
+        arp = os.path.join(work, "arp")
+        with open(arp, "w") as f:
+            f.write("IP address       HW type     Flags       HW address            Mask     Device\n"
+                    f"127.0.0.1        0x1         0x2         {MAC}     *        lo\n")
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        log = open(os.path.join(work, "stormwulfd.log"), "w")
+        srv = subprocess.Popen([STORMWULFD, "--listen", f"127.0.0.1:{port}", "--store", store,
+                                "--nodes", nodes, "--ipxe-dir", os.path.join(SRC, "ipxe-scripts"),
+                                "--arp-file", arp], stdout=log, stderr=subprocess.STDOUT)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+        # iPXE scripts and identity forms.
+        st, h, body = get(port, "/ipxe/52-54-00-AA-00-01")
+        check(st == 200 and b"kernel --name kernel" in body and h.get("content-type") == "text",
+              "/ipxe/<MAC with dashes, upper case> renders the node's script")
+        check(get(port, "/ipxe?wwid=52:54:00:aa:00:01")[0] == 200, "/ipxe?wwid=")
+        check(get(port, "/provision/52:54:00:aa:00:01")[0] == 200, "/provision/<mac> defaults to ipxe")
+        st, _, body = get(port, "/ipxe/00:11:22:33:44:55")
+        check(st == 200 and b"not configured" in body, "unknown MAC on /ipxe -> 200 unconfigured script")
+        check(get(port, "/kernel/00:11:22:33:44:55")[0] == 400, "unknown MAC on /kernel -> 400")
+        check(get(port, "/provision/x?stage=bogus")[0] == 400, "unknown stage on /provision -> 400")
+        check(get(port, "/nothing/here")[0] == 404, "unknown path -> 404")
+        st, _, body = get(port, "/kernel")  # no id: ARP table maps 127.0.0.1 to n1
+        check(st == 200 and body == open(kernel, "rb").read(), "/kernel via ARP = the kernel, byte for byte")
+        check(get(port, "/kernel/52:54:00:aa:00:02")[0] == 401, "asset key missing -> 401")
+        check(get(port, "/kernel/52:54:00:aa:00:02?assetkey=SECRET")[0] == 200, "right asset key -> 200")
+        check(get(port, f"/image/{MAC}?compress=bz2")[0] == 404, "unsupported compress -> 404")
+        check(get(port, f"/ipxe/{MAC}?compress=gz")[0] == 404, "compress on a template route -> 404")
+        check(get(port, "//ipxe//" + MAC)[0] == 200, "// collapses to /")
+
+        # Representations.
+        st, hz, z = get(port, f"/image/{MAC}?compress=zstd")
+        st2, hg, g = get(port, f"/container/{MAC}?compress=gz")
+        st3, hr, raw = get(port, f"/provision/{MAC}?stage=image")
+        check(st == st2 == st3 == 200, "image in zstd, gz (legacy /container/) and raw (legacy /provision)")
+        check(zstd_decompress(z) == raw and gzip.decompress(g) == raw, "all three decode to the same stream")
+        show = json.loads(run(SWCTL, "image", "show", "img2", "--store", store, "--json").stdout)
+        check(hashlib.sha256(raw).hexdigest() == show["sha256"], "stream SHA-256 = the manifest's")
+        check(len({hz["etag"], hg["etag"], hr["etag"]}) == 3, "each representation has its own ETag")
+        unpack = os.path.join(work, "unpacked")
+        os.makedirs(unpack)
+        pos = 0
+        for seg in show["segments"]:
+            part = raw[pos:pos + seg["raw"]]
+            pos += seg["raw"]
+            subprocess.run(["cpio", "-idm", "--quiet"], input=part, cwd=unpack, check=True)
+        check(open(unpack + "/usr/share/data/f7").read() == open(tree + "/usr/share/data/f7").read()
+              and open(unpack + "/usr/share/data/big", "rb").read() == open(tree + "/usr/share/data/big", "rb").read(),
+              "per-segment cpio -idm reproduces the tree")
+        st, _, part = get(port, f"/image/{MAC}?compress=zstd", {"Range": "bytes=1000-1999"})
+        check(st == 206 and part == z[1000:2000], "Range over the stored frames -> 206")
+        check(get(port, f"/image/{MAC}?compress=zstd", {"If-None-Match": hz["etag"]})[0] == 304,
+              "If-None-Match -> 304")
+        st, h, body = get(port, f"/image/{MAC}?compress=zstd", method="HEAD")
+        check(st == 200 and body == b"" and int(h["content-length"]) == len(z), "HEAD")
+        st, _, sysov = get(port, f"/system/{MAC}?compress=zstd")
+        check(st == 200 and b"n1\n" in zstd_decompress(sysov), "system overlay holds the rendered hostname")
+        st, _, rt = get(port, f"/overlay-runtime/{MAC}")
+        check(st == 200 and b"runtime overlay for n1" in rt, "runtime overlay (legacy alias, uncompressed)")
+
+        # Content-addressed routes.
+        man = run(SWCTL, "image", "show", "img2", "--store", store, "--json").stdout
+        mid = json.loads(man)["manifest"]
+        st, h, body = get(port, f"/manifests/{mid}")
+        check(st == 200 and "immutable" in h.get("cache-control", ""), "/manifests/<id> is immutable")
+        cid = show["segments"][0]["id"]
+        st, h, body = get(port, f"/chunks/{cid}")
+        check(st == 200 and "immutable" in h.get("cache-control", ""), "/chunks/<id> is immutable")
+
+        # gzip single flight: 20 concurrent first requests for a new image's gz build each chunk once.
+        tree3 = os.path.join(work, "tree3")
+        os.makedirs(tree3)
+        for i in range(200):
+            with open(f"{tree3}/g{i}", "w") as f:
+                f.write(("other %d " % i) * (100 + i * 13))
+        run(SWCTL, "image", "import", tree3, "img3", "--store", store, "--no-kernel", "-q")
+        with open(nodes, "w") as f:
+            f.write(conf.replace("image name: img2", "image name: img3"))
+        srv.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        import threading
+        results = []
+
+        def fetch():
+            results.append(get(port, f"/image/{MAC}?compress=gz")[0])
+        before = [l for l in get(port, "/metrics")[2].decode().splitlines()
+                  if l.startswith("stormwulf_derived_builds_total")]
+        threads = [threading.Thread(target=fetch) for _ in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = [l for l in get(port, "/metrics")[2].decode().splitlines()
+                 if l.startswith("stormwulf_derived_builds_total")]
+        segs = len(json.loads(run(SWCTL, "image", "show", "img3", "--store", store, "--json").stdout)["segments"])
+        built = int(after[0].split()[1]) - int(before[0].split()[1])
+        check(results == [200] * 20 and built == segs,
+              f"20 concurrent gz requests after SIGHUP: all 200, {built} encodings for {segs} segments")
+
+        # Broken nodes.conf on reload: the old database stays.
+        with open(nodes, "w") as f:
+            f.write("nodes: [this is: not valid\n")
+        srv.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        check(get(port, f"/image/{MAC}?compress=zstd")[0] == 200,
+              "broken nodes.conf on SIGHUP: still serving")
+        with open(nodes, "w") as f:
+            f.write(conf)
+        srv.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+
+        # A new image version lands in the middle of a download.
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", f"/provision/{MAC}?stage=image")
+        r = c.getresponse()
+        first = r.read(1000)
+        with open(tree + "/etc/hostname", "w") as f:
+            f.write("v2\n")
+        run(SWCTL, "image", "import", tree, "img2", "--store", store, "--kernel", kernel, "-q")
+        run(SWCTL, "store", "gc", "--store", store)  # old chunks deleted on disk while we download
+        rest = r.read()
+        c.close()
+        old = first + rest
+        check(old == raw, "download in flight completes with the old version (even after gc)")
+        time.sleep(1.1)  # refs are re-read at most once a second
+        st, _, new = get(port, f"/provision/{MAC}?stage=image")
+        check(st == 200 and new != raw and b"v2\n" in new, "the next request gets the new version")
+
+        # /status and /metrics.
+        st, _, body = get(port, "/status")
+        status = json.loads(body)
+        check(st == 200 and status["nodes"]["n1"]["node name"] == "n1"
+              and status["nodes"]["n1"]["last seen"] > 0 and "n2" in status["nodes"],
+              "/status has Warewulf's shape with every node")
+        st, _, body = get(port, "/metrics")
+        check(st == 200 and b"stormwulf_requests_total{route=\"image\",code=\"200\"}" in body,
+              "/metrics in Prometheus text format")
+
+        # The real wwclient applies the runtime overlay, then gets a 304.
+        root = os.path.join(work, "noderoot")
+        os.makedirs(root)
+        r1 = subprocess.run([WWCLIENT, "--server", f"http://127.0.0.1:{port}", "--wwid", MAC,
+                             "--root", root, "--once", "--no-chown"], capture_output=True, text=True)
+        ok = r1.returncode == 0 and open(root + "/etc/stormwulf-runtime").read() == "runtime overlay for n1\n"
+        check(ok, "wwclient --once applies the runtime overlay")
+        check(get(port, f"/runtime/{MAC}?compress=zstd", {"If-None-Match": "\"nope\""})[0] == 200,
+              "a stale ETag gets the overlay")
+    finally:
+        if srv:
+            srv.terminate()
+            try:
+                srv.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                srv.kill()
+        if failures:
+            print("stormwulfd log:\n" + open(os.path.join(work, "stormwulfd.log")).read()[-2000:])
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{len(failures)} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
