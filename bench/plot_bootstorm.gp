@@ -7,7 +7,7 @@ if (!exists("servers")) servers = "stormwulfd nginx1 nginxauto go"
 if (!exists("title")) title = ""
 set terminal pngcairo size 900,520 font "sans,10"
 set grid
-set key bottom right
+set key top left
 n = words(servers)
 
 set output dir."/cdf.png"
