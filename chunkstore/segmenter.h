@@ -20,7 +20,7 @@
 namespace sw {
 
 struct SegmenterOptions {
-  uint64_t target_bytes = 512 * 1024;
+  uint64_t target_bytes = 262144;
   uint64_t large_bytes = 1024 * 1024;
 };
 

@@ -52,6 +52,15 @@ Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::Get(const std::string
       cached = it->second.art;
     }
   }
+  // One opener at a time: a storm of first requests must share one set of open chunk files,
+  // not open the whole artifact once per request.
+  std::lock_guard<std::mutex> opening(open_mu_);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = refs_.find(ref);
+    if (it != refs_.end() && now - it->second.checked_ms < 1000) return it->second.art;
+    if (it != refs_.end()) cached = it->second.art;
+  }
   auto id = store_->GetRef(ref);
   if (!id.ok()) {
     std::lock_guard<std::mutex> l(mu_);
@@ -185,6 +194,22 @@ void DerivedCache::Build(const ChunkId& id, Derived kind,
   if (!s.ok()) LOG(ERROR) << "derived encoding " << path << ": " << s.ToString();
 }
 
+Result<std::shared_ptr<const SharedFile>> DerivedCache::OpenDerived(const ChunkId& id,
+                                                                     Derived kind) {
+  std::string path = PathFor(id, kind);
+  std::lock_guard<std::mutex> l(open_mu_);
+  auto it = open_.find(path);
+  if (it != open_.end()) {
+    if (auto f = it->second.lock()) return f;
+  }
+  SW_ASSIGN_OR_RETURN(auto f, OpenShared(path));
+  if (open_.size() > 4096) {  // drop expired entries now and then
+    for (auto e = open_.begin(); e != open_.end();) e = e->second.expired() ? open_.erase(e) : ++e;
+  }
+  open_[path] = f;
+  return f;
+}
+
 void DerivedCache::Finish(const std::shared_ptr<Request>& r) {
   std::vector<std::shared_ptr<const SharedFile>> files;
   const auto& chunks = r->art->manifest.chunks;
@@ -193,7 +218,7 @@ void DerivedCache::Finish(const std::shared_ptr<Request>& r) {
       files.push_back(r->art->stored[i]);  // a raw-stored chunk is its own raw encoding
       continue;
     }
-    auto f = OpenShared(PathFor(chunks[i].id, r->kind));
+    auto f = OpenDerived(chunks[i].id, r->kind);
     if (!f.ok()) {
       r->done(f.status());
       return;

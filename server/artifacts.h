@@ -55,6 +55,7 @@ class ArtifactCache {
     uint64_t checked_ms = 0;
   };
   Store* store_;
+  std::mutex open_mu_;  // serializes resolving and opening (single flight)
   std::mutex mu_;
   std::unordered_map<std::string, Entry> refs_;  // GUARDED_BY(mu_)
 };
@@ -76,9 +77,13 @@ class DerivedCache {
   struct Request;
   void Build(const ChunkId& id, Derived kind, const std::shared_ptr<const SharedFile>& src);
   void Finish(const std::shared_ptr<Request>& r);
+  Result<std::shared_ptr<const SharedFile>> OpenDerived(const ChunkId& id, Derived kind);
   Store* store_;
   std::mutex mu_;
   std::condition_variable cv_;
+  // Open derived files shared by every response in flight (one fd per file, not per request).
+  std::mutex open_mu_;
+  std::unordered_map<std::string, std::weak_ptr<const SharedFile>> open_;  // GUARDED_BY(open_mu_)
   std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
   // Single flight: requests waiting for a chunk's derived file, keyed by "<kind><id>".
   std::map<std::string, std::vector<std::shared_ptr<Request>>> waiting_;  // GUARDED_BY(mu_)

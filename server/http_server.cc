@@ -259,6 +259,8 @@ class HttpServer::Loop::Conn {
   void OnSpliceIn(int res, uint32_t);
   void SubmitSpliceOut();
   void OnSpliceOut(int res, uint32_t);
+  void SubmitBounceSend();
+  void OnBounceSend(int res, uint32_t);
   void FinishResponse();
   void Fail();
   void MaybeFree();
@@ -293,11 +295,15 @@ class HttpServer::Loop::Conn {
   int pipe_r_ = -1, pipe_w_ = -1;
   uint64_t pipe_bytes_ = 0;
   size_t pipe_cap_ = 65536;
+  bool bounce_ = false;  // no pipe could be had: copy through bounce_buf_
+  std::string bounce_buf_;
+  size_t bounce_off_ = 0;
   Op recv_op_{this, &Conn::OnRecv};
   Op send_head_op_{this, &Conn::OnSendHead};
   Op send_mem_op_{this, &Conn::OnSendMem};
   Op splice_in_op_{this, &Conn::OnSpliceIn};
   Op splice_out_op_{this, &Conn::OnSpliceOut};
+  Op bounce_op_{this, &Conn::OnBounceSend};
 };
 
 namespace {
@@ -702,9 +708,14 @@ void HttpServer::Loop::Conn::OnSendMem(int res, uint32_t) {
 }
 
 void HttpServer::Loop::Conn::SubmitSpliceIn() {
-  if (pipe_r_ < 0) {
+  if (pipe_r_ < 0 && !bounce_) {
     int p[2];
-    if (pipe2(p, O_CLOEXEC) != 0) return Fail();
+    if (pipe2(p, O_CLOEXEC) != 0) {
+      // Out of descriptors (every sending connection holds a pipe): fall back to copying this
+      // response through a small buffer rather than failing the node.
+      bounce_ = true;
+      return SubmitSpliceIn();
+    }
     pipe_r_ = p[0];
     pipe_w_ = p[1];
     // A bigger pipe moves more per splice pair (fewer round trips); keep the default if the
@@ -713,6 +724,17 @@ void HttpServer::Loop::Conn::SubmitSpliceIn() {
     if (got > 0) pipe_cap_ = static_cast<size_t>(got);
   }
   const BodyPiece& p = pieces_[piece_];
+  if (bounce_) {
+    bounce_buf_.resize(64 * 1024);
+    uint64_t want = std::min<uint64_t>(p.length - piece_off_, bounce_buf_.size());
+    ssize_t n = ::pread(p.file->fd.get(), bounce_buf_.data(), want,
+                        static_cast<off_t>(p.offset + piece_off_));
+    if (n <= 0) return Fail();
+    bounce_buf_.resize(static_cast<size_t>(n));
+    bounce_off_ = 0;
+    piece_off_ += static_cast<uint64_t>(n);
+    return SubmitBounceSend();
+  }
   uint64_t len = std::min<uint64_t>(p.length - piece_off_, pipe_cap_);
   io_uring_sqe* sqe = loop_->ring_->Sqe(&splice_in_op_);
   io_uring_prep_splice(sqe, p.file->fd.get(), static_cast<int64_t>(p.offset + piece_off_), pipe_w_,
@@ -751,6 +773,24 @@ void HttpServer::Loop::Conn::OnSpliceOut(int res, uint32_t) {
   NextPiece();
 }
 
+void HttpServer::Loop::Conn::SubmitBounceSend() {
+  io_uring_sqe* sqe = loop_->ring_->Sqe(&bounce_op_);
+  io_uring_prep_send(sqe, fd_, bounce_buf_.data() + bounce_off_, bounce_buf_.size() - bounce_off_,
+                     MSG_NOSIGNAL);
+  ++inflight_;
+}
+
+void HttpServer::Loop::Conn::OnBounceSend(int res, uint32_t) {
+  --inflight_;
+  if (closing_) return MaybeFree();
+  if (res <= 0) return Fail();
+  bounce_off_ += static_cast<size_t>(res);
+  loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
+  Progress();
+  if (bounce_off_ < bounce_buf_.size()) return SubmitBounceSend();
+  NextPiece();
+}
+
 void HttpServer::Loop::Conn::FinishResponse() {
   Shared* sh = loop_->sh_;
   uint64_t ns = MonotonicNanos() - req_start_ns_;
@@ -760,6 +800,8 @@ void HttpServer::Loop::Conn::FinishResponse() {
   sh->lat[b].fetch_add(1, std::memory_order_relaxed);
   sh->lat_sum_ns.fetch_add(ns, std::memory_order_relaxed);
   pieces_.clear();  // unpins the files
+  bounce_ = false;
+  std::string().swap(bounce_buf_);
   out_.clear();
   out_.shrink_to_fit();
   req_start_ns_ = 0;

@@ -1,5 +1,6 @@
 // stormwulfd: the Stormwulf provisioning server. See `stormwulfd --help` and docs/server.md.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -88,6 +89,17 @@ int main(int argc, char** argv) {
   }
   sw::SetLogLevel(level);
 
+  // Every connection holds a socket, and a pipe while it sends a body: thousands of nodes need
+  // far more than the default 1024 descriptors (Warewulf's unit sets LimitNOFILE=524288).
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 65536) {
+    LOG(WARNING) << "open-file limit is " << nofile.rlim_cur
+                 << "; raise it (LimitNOFILE / ulimit -n) to serve thousands of nodes";
+  }
   auto store = sw::Store::Open(sw::Store::DefaultRoot(cfg.store), {});
   if (!store.ok()) {
     LOG(ERROR) << store.status().ToString();
