@@ -12,7 +12,8 @@ PKGS=(
   liburing-dev libzstd-dev libxxhash-dev libarchive-dev libboost-program-options-dev libssl-dev
   libyaml-cpp-dev libdeflate-dev libbenchmark-dev libgtest-dev libgmock-dev
   # tools used by tests, demo and benchmarks
-  zstd xxhash cpio gzip pigz curl python3 iproute2 golang-go gnuplot-nox casync debootstrap
+  zstd xxhash cpio gzip pigz curl bc python3 iproute2 golang-go golang-github-masterminds-sprig-dev
+  gnuplot-nox casync debootstrap
   nginx-light qemu-system-x86 ipxe-qemu seabios linux-image-amd64 busybox-static dnsmasq-base ipmitool
 )
 $SUDO apt-get update
