@@ -27,11 +27,55 @@
 
 namespace sw {
 namespace {
+constexpr size_t kReadBlock = 1 << 20;
+}  // namespace
+
+Status ReadEntryContent(const TreeEntry& e, const std::function<Status(std::string_view)>& sink) {
+  if (e.content) {
+    if (e.content->size() != e.size) {
+      return Status::InvalidArgument(e.path + ": content size does not match the entry size");
+    }
+    return sink(std::string_view(*e.content));
+  }
+  int fd;
+  UniqueFd owned;
+  uint64_t off = 0;
+  if (e.spool) {
+    fd = *e.spool;
+    off = e.spool_offset;
+  } else if (!e.source_path.empty()) {
+    owned.Reset(::open(e.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!owned) return FromErrno("cannot read " + e.source_path, errno);
+    fd = owned.get();
+  } else {
+    if (e.size == 0) return Status::OK();
+    return Status::InvalidArgument(e.path + ": regular file without a content source");
+  }
+  std::string buf(std::min<uint64_t>(e.size, kReadBlock), '\0');
+  uint64_t left = e.size;
+  while (left > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(off));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return FromErrno("read " + (e.source_path.empty() ? e.path : e.source_path), errno);
+    }
+    if (n == 0) {
+      return Status::IOError((e.source_path.empty() ? e.path : e.source_path) +
+                             ": file shrank while it was being read");
+    }
+    SW_RETURN_IF_ERROR(sink(std::string_view(buf.data(), static_cast<size_t>(n))));
+    off += static_cast<uint64_t>(n);
+    left -= static_cast<uint64_t>(n);
+  }
+  return Status::OK();
+}
+
+namespace {
 
 // Units larger than this are streamed (read, hashed and compressed in blocks, written to a temp
 // file) instead of being assembled in memory, so memory stays bounded whatever the file sizes.
 constexpr uint64_t kStreamBytes = 64ull << 20;
-constexpr size_t kBlock = 1 << 20;
 constexpr uint64_t kBlobPiece = 4ull << 20;
 
 Status ValidatePath(const std::string& p) {
@@ -68,49 +112,6 @@ uint64_t DataSize(const TreeEntry& e, bool carries_data) {
   if (S_ISREG(e.mode)) return carries_data ? e.size : 0;
   if (S_ISLNK(e.mode)) return e.symlink_target.size();
   return 0;
-}
-
-// Appends exactly e.size bytes of a regular file's content, calling sink per block.
-template <typename Sink>
-Status ReadContent(const TreeEntry& e, Sink&& sink) {
-  if (e.content) {
-    if (e.content->size() != e.size) {
-      return Status::InvalidArgument(e.path + ": content size does not match the entry size");
-    }
-    return sink(std::string_view(*e.content));
-  }
-  int fd;
-  UniqueFd owned;
-  uint64_t off = 0;
-  if (e.spool) {
-    fd = *e.spool;
-    off = e.spool_offset;
-  } else if (!e.source_path.empty()) {
-    owned.Reset(::open(e.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!owned) return FromErrno("cannot read " + e.source_path, errno);
-    fd = owned.get();
-  } else {
-    if (e.size == 0) return Status::OK();
-    return Status::InvalidArgument(e.path + ": regular file without a content source");
-  }
-  std::string buf(std::min<uint64_t>(e.size, kBlock), '\0');
-  uint64_t left = e.size;
-  while (left > 0) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(off));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return FromErrno("read " + (e.source_path.empty() ? e.path : e.source_path), errno);
-    }
-    if (n == 0) {
-      return Status::IOError((e.source_path.empty() ? e.path : e.source_path) +
-                             ": file shrank while it was being read");
-    }
-    SW_RETURN_IF_ERROR(sink(std::string_view(buf.data(), static_cast<size_t>(n))));
-    off += static_cast<uint64_t>(n);
-    left -= static_cast<uint64_t>(n);
-  }
-  return Status::OK();
 }
 
 struct Unit {
@@ -308,7 +309,7 @@ Status Builder::EmitSegment(const Segment& s, Sink&& sink) {
       if (S_ISLNK(e.mode)) {
         SW_RETURN_IF_ERROR(sink(std::string_view(e.symlink_target)));
       } else if (data > 0) {
-        SW_RETURN_IF_ERROR(ReadContent(e, sink));
+        SW_RETURN_IF_ERROR(ReadEntryContent(e, sink));
       }
       static const char kZeros[4] = {0, 0, 0, 0};
       SW_RETURN_IF_ERROR(sink(std::string_view(kZeros, (4 - data % 4) % 4)));

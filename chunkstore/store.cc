@@ -25,28 +25,15 @@ bool IsDir(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// Writes `data` to `path` through a temp file in `tmp_dir` with O_EXCL, fsync, rename; the
-// caller fsyncs the directory. Idempotent for content-addressed names: if `path` exists, OK.
-Status WriteContentFile(const std::string& tmp_dir, const std::string& path, ByteSpan data,
-                        bool sync_dir) {
+// Content-addressed files never change once written: an existing name is already right.
+// Otherwise the write goes through a temp file in tmp/ (temp, fsync, rename, fsync dir); two
+// writers racing on one id rename identical bytes.
+Status WriteContentFile(const std::string& tmp_dir, const std::string& path, ByteSpan data) {
   if (::access(path.c_str(), F_OK) == 0) return Status::OK();
-  std::string dir = DirName(path);
-  SW_RETURN_IF_ERROR(MakeDirs(dir, 0755));
-  std::string tmp = JoinPath(tmp_dir, BaseName(path) + ".tmp." + RandomHex(8));
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd) return FromErrno("create " + tmp, errno);
-  Status s = WriteAll(fd.get(), data.data(), data.size(), tmp);
-  if (s.ok() && ::fsync(fd.get()) != 0) s = FromErrno("fsync " + tmp, errno);
-  fd.Reset();
-  // rename(2) replaces atomically; a concurrent writer of the same id wrote identical bytes.
-  if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    s = FromErrno("rename " + tmp + " -> " + path, errno);
-  }
-  if (!s.ok()) {
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  return sync_dir ? FsyncDir(dir) : Status::OK();
+  SW_RETURN_IF_ERROR(MakeDirs(DirName(path), 0755));
+  return WriteFileAtomic(path,
+                         std::string_view(reinterpret_cast<const char*>(data.data()), data.size()),
+                         0644, tmp_dir);
 }
 
 Result<StoreLock> Lock(const std::string& path, int op) {
@@ -129,7 +116,7 @@ Result<bool> Store::HasChunk(const ChunkId& id) const {
 }
 
 Status Store::PutChunk(const ChunkId& id, ByteSpan stored) {
-  return WriteContentFile(TmpDir(), ChunkPath(id), stored, /*sync_dir=*/true);
+  return WriteContentFile(TmpDir(), ChunkPath(id), stored);
 }
 
 Result<std::string> Store::ReadChunkStored(const ChunkId& id) const {
@@ -151,7 +138,7 @@ Result<ChunkId> Store::PutManifest(const Manifest& m) {
   ChunkId id = ChunkId::Of(bytes);
   SW_RETURN_IF_ERROR(WriteContentFile(
       TmpDir(), ManifestPath(id),
-      ByteSpan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), true));
+      ByteSpan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())));
   return id;
 }
 

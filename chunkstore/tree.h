@@ -7,9 +7,13 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string_view>
 #include <string>
 #include <vector>
+
+#include "common/status.h"
 
 namespace sw {
 
@@ -46,5 +50,10 @@ struct TreeEntry {
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
 };
+
+// Streams exactly e.size bytes of a regular file entry's content (from content, source_path or
+// the spool) to sink, in blocks of at most 1 MiB; a view passed to sink is valid only during
+// that call. IOError naming the file if it cannot be read or is shorter than e.size.
+Status ReadEntryContent(const TreeEntry& e, const std::function<Status(std::string_view)>& sink);
 
 }  // namespace sw

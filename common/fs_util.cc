@@ -110,8 +110,10 @@ std::string RandomHex(size_t nbytes) {
   return HexEncode(buf, nbytes);
 }
 
-Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode) {
-  std::string tmp = path + ".tmp." + RandomHex(6);
+Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode,
+                       const std::string& tmp_dir) {
+  std::string tmp = (tmp_dir.empty() ? path : JoinPath(tmp_dir, BaseName(path))) + ".tmp." +
+                    RandomHex(6);
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (!fd) {
     return FromErrno("create " + tmp, errno);

@@ -29,10 +29,12 @@ Status MakeDirs(const std::string& path, mode_t mode = 0755);
 // fsync(2) of a directory, so that a rename or create in it is durable.
 Status FsyncDir(const std::string& dir);
 
-// Atomically replaces `path` with `data`: writes "<path>.tmp.<random>" with O_EXCL, fsyncs it,
-// renames it over `path`, then fsyncs the directory. On failure the temp file is removed and
-// `path` is untouched. `mode` is the new file's mode.
-Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644);
+// Atomically replaces `path` with `data`: writes a temp file with O_EXCL ("<path>.tmp.<random>",
+// or "<tmp_dir>/<name>.tmp.<random>" when tmp_dir is given: it must be on the same file system),
+// fsyncs it, renames it over `path`, then fsyncs the directory. On failure the temp file is
+// removed and `path` is untouched. `mode` is the new file's mode.
+Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mode = 0644,
+                       const std::string& tmp_dir = "");
 
 // A random lower-case hex string of 2*nbytes characters (from getrandom(2)), for temp names.
 std::string RandomHex(size_t nbytes = 8);

@@ -561,28 +561,9 @@ Result<const TreeEntry*> FindKernel(const std::vector<TreeEntry>& entries, std::
 Status WriteEntryContent(const TreeEntry& e, const std::string& path) {
   UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!out) return FromErrno("create " + path, errno);
-  if (e.content) return WriteAll(out.get(), e.content->data(), e.content->size(), path);
-  UniqueFd owned;
-  int fd;
-  uint64_t off = 0;
-  if (e.spool) {
-    fd = *e.spool;
-    off = e.spool_offset;
-  } else {
-    owned.Reset(::open(e.source_path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!owned) return FromErrno("open " + e.source_path, errno);
-    fd = owned.get();
-  }
-  std::string buf(1 << 20, '\0');
-  uint64_t left = e.size;
-  while (left > 0) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-    SW_RETURN_IF_ERROR(PreadAll(fd, buf.data(), want, off, e.path));
-    SW_RETURN_IF_ERROR(WriteAll(out.get(), buf.data(), want, path));
-    off += want;
-    left -= want;
-  }
-  return Status::OK();
+  return ReadEntryContent(e, [&](std::string_view block) {
+    return WriteAll(out.get(), block.data(), block.size(), path);
+  });
 }
 
 }  // namespace sw
