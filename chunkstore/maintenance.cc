@@ -134,6 +134,16 @@ Result<GcReport> CollectGarbage(Store* store, const GcOptions& opts) {
   auto remove = [&](const std::string& path, uint64_t size) {
     if (opts.dry_run || ::unlink(path.c_str()) == 0) r.bytes_freed += size;
   };
+  // Unreachable manifests go first, then chunks: a crash in between leaves orphan chunks (the
+  // next gc takes them), never a manifest whose chunks are gone.
+  SW_ASSIGN_OR_RETURN(auto manifests, ListManifests(*store));
+  for (const auto& [path, id] : manifests) {
+    if (live_manifests.count(id)) continue;
+    struct stat st;
+    uint64_t size = ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+    ++r.manifests_removed;
+    remove(path, size);
+  }
   SW_ASSIGN_OR_RETURN(auto files, ListChunkFiles(*store));
   for (const auto& f : files) {
     if (f.kind == ChunkFile::kUnknown) continue;  // not ours to delete; fsck reports it
@@ -149,14 +159,6 @@ Result<GcReport> CollectGarbage(Store* store, const GcOptions& opts) {
       ++r.derived_removed;
     }
     remove(f.path, f.size);
-  }
-  SW_ASSIGN_OR_RETURN(auto manifests, ListManifests(*store));
-  for (const auto& [path, id] : manifests) {
-    if (live_manifests.count(id)) continue;
-    struct stat st;
-    uint64_t size = ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-    ++r.manifests_removed;
-    remove(path, size);
   }
   // No writer holds the lock now, so everything under tmp/ is a leftover of a killed one.
   auto temps = ListDir(store->TmpDir());
@@ -251,8 +253,14 @@ Result<FsckReport> Fsck(Store* store, const FsckOptions& opts) {
     for (const auto& c : m->chunks) {
       auto raw = store->ReadChunkRaw(c.id, /*verify=*/false);
       if (!raw.ok()) {
-        return error("manifest " + id.Hex() + ": chunk " + c.id.Hex() + ": " +
-                     raw.status().ToString());
+        std::string what = "manifest " + id.Hex() + ": chunk " + c.id.Hex() + ": " +
+                           raw.status().ToString();
+        if (!live_manifests.count(id)) {  // garbage anyway: nothing can be served from it
+          std::lock_guard<std::mutex> l(mu);
+          r.warnings.push_back(what + " (unreferenced)");
+          return;
+        }
+        return error(what);
       }
       sha.Update(ByteSpan(reinterpret_cast<const uint8_t*>(raw->data()), raw->size()));
     }

@@ -28,7 +28,8 @@ TEST(NewcTest, WriteParseRoundTrip) {
   EXPECT_EQ(a.compare(0, 6, "070701"), 0);
   EXPECT_EQ(NewcEntrySize(9, 5), 128u);  // 110 + 10 -> 120 (padded), + 5 -> 125 -> 128
   size_t archives = 0;
-  auto r = ParseNewc(a + std::string(8, '\0') + a, &archives);
+  std::string two = a + std::string(8, '\0') + a;  // entries' views point into it
+  auto r = ParseNewc(two, &archives);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(archives, 2u);
   ASSERT_EQ(r->size(), 4u);

@@ -311,7 +311,7 @@ int Export(const std::vector<std::string>& args) {
     ::unlink(tmp.c_str());
     return Fail(s);
   }
-  printf("wrote %s (%s, SHA-256 verified)\n", out.c_str(), fmt.c_str());
+  printf("wrote %s (%s, SHA-256 verified)\n", out.c_str(), vm.count("kernel") ? "kernel" : fmt.c_str());
   return 0;
 }
 
