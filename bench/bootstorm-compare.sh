@@ -38,7 +38,7 @@ if [[ $QUICK == 1 ]]; then
   [[ $IMAGE_MB == 48 ]] && IMAGE_MB=32
 fi
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${BUILD:-$SRC/build-bootstorm}
+BUILD=${BUILD:-$SRC/build}
 BOOTSTORM=${BOOTSTORM:-$BUILD/bench/bootstorm}
 STORMWULFD=${STORMWULFD:-$BUILD/server/stormwulfd}
 SWCTL=${SWCTL:-$BUILD/tools/swctl}
