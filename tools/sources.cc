@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/fs_util.h"
 
@@ -55,13 +56,14 @@ class LayeredTree {
     auto hi = entries_.lower_bound(path + "0");  // '0' == '/' + 1
     entries_.erase(lo, hi);
   }
-  // Removes everything below `dir` (an opaque directory hides lower layers).
-  void RemoveChildren(const std::string& dir) {
-    if (dir.empty()) {
-      entries_.clear();
-      return;
+  // Removes everything below `dir` that is not in `keep` (an opaque directory hides lower
+  // layers, not what its own layer already put there: the marker may come after its siblings).
+  void RemoveChildren(const std::string& dir, const std::unordered_set<std::string>& keep) {
+    auto lo = dir.empty() ? entries_.begin() : entries_.lower_bound(dir + "/");
+    auto hi = dir.empty() ? entries_.end() : entries_.lower_bound(dir + "0");
+    for (auto it = lo; it != hi;) {
+      it = keep.count(it->first) ? std::next(it) : entries_.erase(it);
     }
-    entries_.erase(entries_.lower_bound(dir + "/"), entries_.lower_bound(dir + "0"));
   }
   // InvalidArgument if a proper ancestor of `path` is a symlink (the entry would land wherever
   // the link points, possibly outside the root) or not a directory.
@@ -135,7 +137,7 @@ Status ApplyLayer(archive* a, const std::string& label, LayeredTree* tree,
                   const std::shared_ptr<int>& spool, uint64_t* spool_end, bool whiteouts,
                   uint64_t* next_link_key) {
   archive_entry* ae;
-  std::unordered_map<std::string, uint64_t> link_keys;
+  std::unordered_set<std::string> this_layer;  // paths (re)stated by this layer
   for (;;) {
     int r = archive_read_next_header(a, &ae);
     if (r == ARCHIVE_EOF) break;
@@ -151,7 +153,7 @@ Status ApplyLayer(archive* a, const std::string& label, LayeredTree* tree,
     std::string dir = path.find('/') == std::string::npos ? "" : DirName(path);
     if (whiteouts && base.compare(0, 4, ".wh.") == 0) {
       if (base == ".wh..wh..opq") {
-        tree->RemoveChildren(dir);
+        tree->RemoveChildren(dir, this_layer);
       } else {
         std::string victim = (dir.empty() ? "" : dir + "/") + base.substr(4);
         tree->RemoveTree(victim);
@@ -159,6 +161,7 @@ Status ApplyLayer(archive* a, const std::string& label, LayeredTree* tree,
       continue;
     }
     SW_RETURN_IF_ERROR(tree->CheckAncestors(path));
+    if (whiteouts) this_layer.insert(path);
     TreeEntry e;
     e.path = path;
     e.mode = archive_entry_mode(ae);
@@ -218,7 +221,6 @@ Status ApplyLayer(archive* a, const std::string& label, LayeredTree* tree,
       default:
         return Status::InvalidArgument("archive entry '" + path + "' has an unsupported type");
     }
-    (void)link_keys;
     tree->RemoveTree(path);
     tree->map()[path] = std::move(e);
   }
