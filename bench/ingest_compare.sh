@@ -3,6 +3,10 @@
 # pigz -6`), `cpio | zstd -3 -T0`, and `casync make`, on the same tree, in one run. Each tool runs
 # REPS times (default 3) from a warm page cache; medians are reported with ratios to the anchors.
 #   bench/ingest_compare.sh TREE [BUILD_DIR] [REPS]
+# TREE may be gen:MB for a generated tree of about MB megabytes with a realistic size mix: file
+# sizes log-uniform from 64 B to 4 MiB (most files small, most bytes in large ones), contents cut
+# in sequence from the machine's own /usr files (real binaries, libraries and text, so the
+# compressibility is realistic and no two files share content), 12 files per directory.
 # A second version of the tree is simulated by rewriting 2% of its files (in a copy), and the
 # bytes each tool stores for it are compared with what the changed files alone compress to.
 set -euo pipefail
@@ -14,8 +18,41 @@ W=$(mktemp -d /tmp/sw-ingest.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
-tar -C "$TREE" -cf - . | tar -C "$W" --one-file-system -xf - 2>/dev/null || true
-mkdir -p "$W/v1" && (cd "$W" && find . -mindepth 1 -maxdepth 1 ! -name v1 -exec mv {} v1/ \;)
+gen_tree() {  # DIR MB
+  python3 - "$1" "$2" <<'PY'
+import math, os, random, sys
+out, budget = sys.argv[1], int(sys.argv[2]) << 20
+rng = random.Random(1)
+def pool():
+    for root, dirs, files in os.walk('/usr'):
+        dirs.sort()
+        for f in sorted(files):
+            p = os.path.join(root, f)
+            if os.path.islink(p) or not os.path.isfile(p):
+                continue
+            try:
+                with open(p, 'rb') as fh:
+                    yield fh.read()
+            except OSError:
+                pass
+src, buf, n, total = pool(), b'', 0, 0
+while total < budget:
+    size = int(math.exp(rng.uniform(math.log(64), math.log(4 << 20))))
+    while len(buf) < size:
+        buf += next(src)
+    d = os.path.join(out, 'd%03d' % (n // 144), 's%02d' % (n // 12 % 12))
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, 'f%06d' % n), 'wb') as fh:
+        fh.write(buf[:size])
+    buf, n, total = buf[size:], n + 1, total + size
+PY
+}
+if [[ $TREE == gen:* ]]; then
+  gen_tree "$W/v1" "${TREE#gen:}"
+else
+  tar -C "$TREE" -cf - . | tar -C "$W" --one-file-system -xf - 2>/dev/null || true
+  mkdir -p "$W/v1" && (cd "$W" && find . -mindepth 1 -maxdepth 1 ! -name v1 -exec mv {} v1/ \;)
+fi
 find "$W/v1" -type f -print0 | xargs -0 cat > /dev/null  # warm the cache
 declare -A T S
 run() {  # name, command producing a size on stdout

@@ -33,9 +33,6 @@ struct ImageBuildOptions {
   ArtifactKind kind = ArtifactKind::kImage;
   int zstd_level = 3;
   int threads = 0;  // 0 = one per core
-  // Enables the reuse cache (stat fingerprints -> entry hashes, entry lists -> segment ids) kept
-  // under <store>/cache/<cache_key>. Empty = no cache. E.g. "images/rocky9".
-  std::string cache_key;
   std::vector<std::pair<std::string, std::string>> meta;  // copied into the manifest
   // Called from the building thread, at most ~10 times a second, and once at the end.
   std::function<void(const BuildProgress&)> progress;

@@ -42,9 +42,8 @@ struct TreeEntry {
   std::shared_ptr<int> spool;  // owning wrapper of an fd (closed when the last entry goes)
   uint64_t spool_offset = 0;
 
-  // Optional stat fingerprint for the "unchanged since the last import" cache (0 = unknown):
-  // (dev, ino, size, mtime_ns, ctime_ns) of source_path. When all match a cached record the
-  // builder reuses the cached content hash without reading the file.
+  // Stat fingerprint of source_path (0 = unknown), filled by the directory walk. Not used by the
+  // builder yet: it is meant for a cache that skips reading files unchanged since the last import.
   uint64_t st_dev = 0;
   uint64_t st_ino = 0;
   int64_t mtime_ns = 0;

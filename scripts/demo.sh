@@ -46,7 +46,7 @@ fi
 
 say "Building (Release)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build -j"$(nproc)" swctl stormwulfd bootstorm wwclient
+ninja -C build -j"$(nproc)" swctl stormwulfd bootstorm wwclient >/dev/null
 
 BIN=$ROOT/build
 STORE=$WORK/store
@@ -71,7 +71,8 @@ import sys
 path, macs_path, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 lines = ["nodeprofiles:", "  default:", "    image name: sample",
          "    kernel:", "      args: [console=ttyS0, quiet, panic=-1]",
-         "    system overlay: [wwinit, hostname, hosts]", "    runtime overlay: [hosts]", "nodes:"]
+         "    system overlay: [wwinit, hostname, hosts]",
+         "    runtime overlay: [hosts, stormwulf-marker]", "nodes:"]
 macs = []
 for i in range(1, 4):
     mac = "52:54:00:12:34:%02x" % (0x55 + i)
@@ -86,11 +87,9 @@ open(path, "w").write("\n".join(lines) + "\n")
 open(macs_path, "w").write("\n".join(macs) + "\n")
 PY
 
-if "$BIN/tools/swctl" overlay --help >/dev/null 2>&1; then
-  say "Rendering system and runtime overlays for every node: swctl overlay build"
-  "$BIN/tools/swctl" overlay build --store "$STORE" --nodes "$WORK/nodes.conf" \
-    --overlay-dir "$ROOT/overlays" || echo "(overlay build failed; nodes boot without overlays)"
-fi
+say "Rendering system and runtime overlays for every node: swctl overlay build"
+"$BIN/tools/swctl" overlay build --store "$STORE" --nodes "$WORK/nodes.conf" \
+  --overlay-dir "$ROOT/overlays" --server-ip 127.0.0.1
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 say "Starting stormwulfd on 127.0.0.1:$PORT"
@@ -107,16 +106,28 @@ curl -sf "http://127.0.0.1:$PORT/status" >/dev/null || { cat "$WORK/stormwulfd.l
 say "Boot storm: $nodes nodes reboot at once (bootstorm)"
 "$BIN/bench/bootstorm" --target "http://127.0.0.1:$PORT" --nodes "$nodes" --macs "$WORK/macs.txt" \
   --pattern zstd --server-pid "$SPID" --csv "$WORK/bootstorm.csv" --json "$WORK/bootstorm.json" \
-  | tee "$WORK/bootstorm.txt"
+  --timeseries "$WORK/bootstorm-timeseries.csv" 2>&1 | tee "$WORK/bootstorm.txt" | tail -12
 
 if [ $qemu = 1 ] && command -v qemu-system-x86_64 >/dev/null && [ -f tests/qemu/boot_test.py ]; then
   say "Booting one real VM (QEMU + iPXE) through stormwulfd"
-  python3 tests/qemu/boot_test.py --stormwulfd "$BIN/server/stormwulfd" --swctl "$BIN/tools/swctl" \
-    --mode zstd | tail -5 || echo "(QEMU boot failed: see above)"
+  python3 tests/qemu/boot_test.py --build "$BIN" --mode overlays | tee "$WORK/qemu.txt" | tail -3 \
+    || echo "(QEMU boot failed: see above)"
 fi
 
 say "Summary"
-"$BIN/tools/swctl" store stats --store "$STORE" || true
+"$BIN/tools/swctl" image show sample --store "$STORE" | sed -n '1,7p'
+python3 - "$WORK/bootstorm.json" <<'PY' || true
+import json, sys
+d = json.load(open(sys.argv[1]))
+def g(*keys):
+    for k in keys:
+        if k in d:
+            return d[k]
+    return "?"
+print("boot storm: %s nodes, %s completed, %s errors, makespan %s s" % (
+    g("nodes"), g("completed", "ok"), g("errors", "failed"), g("makespan_s", "makespan")))
+PY
+grep -h "STORMWULF-BOOT-OK" "$WORK/qemu.txt" 2>/dev/null | sed 's/^ *console: /real VM: /' || true
 echo "boot storm report: $WORK/bootstorm.txt (per-node CSV: $WORK/bootstorm.csv)"
 echo "server log:        $WORK/stormwulfd.log"
 echo "Everything started by the demo is stopped now; ./scripts/demo.sh --down removes $WORK."

@@ -545,9 +545,8 @@ void HttpServer::Loop::Conn::TryProcess() {
   phase_ = kHandling;
   loop_->sh_->requests.fetch_add(1, std::memory_order_relaxed);
   auto writer = std::make_shared<ConnWriter>(loop_, gen_, loop_->thread_id_);
-  // The handler may answer synchronously (Deliver runs before Handle returns) or later.
-  std::string consumed = in_.substr(0, static_cast<size_t>(n));
-  (void)consumed;
+  // The handler may answer synchronously (Deliver runs before Handle returns) or later; the
+  // request's views point into in_, so the head is dropped from in_ only after Handle.
   loop_->sh_->handler->Handle(req, writer);
   if (!closing_) in_.erase(0, static_cast<size_t>(n));
 }

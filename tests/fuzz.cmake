@@ -15,7 +15,7 @@ if(SW_FUZZ AND CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   target_compile_options(http_parser_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_options(http_parser_fuzz PRIVATE -fsanitize=fuzzer,address,undefined)
   file(MAKE_DIRECTORY ${CMAKE_BINARY_DIR}/http_fuzz_corpus)
-  add_test(NAME http_parser_fuzz_smoke COMMAND http_parser_fuzz -max_total_time=30 -max_len=4096
+  add_test(NAME fuzz_http_parser_smoke COMMAND http_parser_fuzz -max_total_time=30 -max_len=4096
     ${CMAKE_BINARY_DIR}/http_fuzz_corpus ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/http)
-  set_tests_properties(http_parser_fuzz_smoke PROPERTIES LABELS "slow" TIMEOUT 120)
+  set_tests_properties(fuzz_http_parser_smoke PROPERTIES LABELS "slow" TIMEOUT 120)
 endif()
