@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/fs_util.h"
 #include "gtest/gtest.h"
@@ -236,6 +238,52 @@ TEST_F(HttpServerTest, ManyConcurrentConnections) {
     close(fd);
   }
   EXPECT_EQ(ok, 1000);
+}
+
+// Memory cost of idle connections: user-space RSS growth of the whole process (server and the
+// test's client fds) per accepted, idle connection. Kernel socket memory is not in RSS.
+long RssKb() {
+  Result<std::string> r = ReadFileToString("/proc/self/status");
+  if (!r.ok()) return -1;
+  const std::string& status = *r;
+  size_t p = status.find("VmRSS:");
+  return p == std::string::npos ? -1 : std::stol(status.substr(p + 6));
+}
+
+TEST(HttpServerMemoryTest, IdleConnectionsCostFewKilobytes) {
+  TestHandler handler("/nonexistent");
+  HttpServerOptions o;
+  o.listen = {"127.0.0.1:0"};
+  o.threads = 2;
+  HttpServer server(o, &handler);
+  Status s = server.Start();
+  if (s.IsUnavailable()) GTEST_SKIP() << s.ToString();
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  constexpr int kConns = 8000;  // client + server fds must fit RLIMIT_NOFILE (20000 here)
+  std::vector<int> fds;
+  fds.reserve(kConns);
+  long before = RssKb();
+  for (int i = 0; i < kConns; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(server.port(0));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0) << i;
+    fds.push_back(fd);
+  }
+  for (int i = 0; i < 600 && server.Metrics().active_connections < kConns; ++i) usleep(50000);
+  ASSERT_EQ(server.Metrics().active_connections, static_cast<uint64_t>(kConns));
+  long after = RssKb();
+  double per_conn_kb = static_cast<double>(after - before) / kConns;
+  printf("idle connections: %d, RSS %ld kB -> %ld kB, %.2f kB per connection\n", kConns, before,
+         after, per_conn_kb);
+  RecordProperty("rss_kb_per_idle_connection", std::to_string(per_conn_kb));
+  EXPECT_LT(per_conn_kb, 16.0);
+  for (int fd : fds) close(fd);
+  for (int i = 0; i < 600 && server.Metrics().active_connections > 0; ++i) usleep(50000);
+  EXPECT_EQ(server.Metrics().active_connections, 0u);
+  server.Stop();
 }
 
 }  // namespace
