@@ -109,6 +109,10 @@ bool EtagMatches(std::string_view inm, std::string_view etag) {
   return false;
 }
 
+// If-Range (RFC 9110 13.1.5): the Range applies only if the validator still matches; an entity
+// tag is compared strongly (a weak tag never matches), a date must equal Last-Modified exactly.
+bool IfRangeHolds(std::string_view if_range, const HttpResponse& resp);
+
 }  // namespace
 
 std::string HttpDate(int64_t t) {
@@ -127,6 +131,17 @@ int64_t ParseHttpDate(std::string_view s) {
   if (end == nullptr || *end != '\0') return -1;
   return static_cast<int64_t>(timegm(&g));
 }
+
+namespace {
+bool IfRangeHolds(std::string_view if_range, const HttpResponse& resp) {
+  if (if_range.empty()) return true;
+  if (if_range.front() == '"' || if_range.substr(0, 2) == "W/") {
+    return if_range.front() == '"' && !resp.etag.empty() && resp.etag.substr(0, 2) != "W/" &&
+           if_range == resp.etag;
+  }
+  return resp.last_modified >= 0 && ParseHttpDate(if_range) == resp.last_modified;
+}
+}  // namespace
 
 RangeResult ParseRange(std::string_view h, uint64_t length, ByteRange* out) {
   if (h.substr(0, 6) != "bytes=") return RangeResult::kNone;
@@ -284,7 +299,7 @@ class HttpServer::Loop::Conn {
   // The request being answered (copied out of in_, which the next recv may change).
   bool req_head_ = false;
   bool req_keep_alive_ = true;
-  std::string req_range_, req_inm_, req_ims_;
+  std::string req_range_, req_inm_, req_ims_, req_if_range_;
   uint64_t req_start_ns_ = 0;
   // Response being sent.
   std::string out_;
@@ -529,6 +544,7 @@ void HttpServer::Loop::Conn::TryProcess() {
   req_range_ = std::string(req.Header("Range"));
   req_inm_ = std::string(req.Header("If-None-Match"));
   req_ims_ = std::string(req.Header("If-Modified-Since"));
+  req_if_range_ = std::string(req.Header("If-Range"));
   // Path: collapse "//" (Warewulf's slashFix) in a private copy, split the query.
   std::string target(req.target);
   size_t q = target.find('?');
@@ -557,6 +573,7 @@ void HttpServer::Loop::Conn::SendError(int code, bool close, const char* allow) 
   req_range_.clear();
   req_inm_.clear();
   req_ims_.clear();
+  req_if_range_.clear();
   if (req_start_ns_ == 0) req_start_ns_ = MonotonicNanos();
   phase_ = kHandling;
   HttpResponse r = HttpResponse::Status(code);
@@ -582,7 +599,7 @@ void HttpServer::Loop::Conn::Deliver(HttpResponse resp) {
     }
     if (not_modified) {
       status = 304;
-    } else if (resp.allow_ranges && !req_range_.empty()) {
+    } else if (resp.allow_ranges && !req_range_.empty() && IfRangeHolds(req_if_range_, resp)) {
       ByteRange r;
       switch (ParseRange(req_range_, length, &r)) {
         case RangeResult::kNone:

@@ -174,6 +174,22 @@ TEST_F(HttpServerTest, RangesAndConditionals) {
   EXPECT_NE(h.find(" 304 "), std::string::npos);
   h = Get("GET /file HTTP/1.1\r\nIf-Modified-Since: " + HttpDate(1600000000) + "\r\n\r\n", &body);
   EXPECT_NE(h.find(" 200 "), std::string::npos);
+  // If-Range: the Range applies only while the validator matches (strong ETag or exact date).
+  h = Get("GET /file HTTP/1.1\r\nRange: bytes=0-0\r\nIf-Range: \"v1\"\r\n\r\n", &body);
+  EXPECT_NE(h.find(" 206 "), std::string::npos);
+  h = Get("GET /file HTTP/1.1\r\nRange: bytes=0-0\r\nIf-Range: \"v0\"\r\n\r\n", &body);
+  EXPECT_NE(h.find(" 200 "), std::string::npos);
+  EXPECT_EQ(body.size(), n);
+  h = Get("GET /file HTTP/1.1\r\nRange: bytes=0-0\r\nIf-Range: W/\"v1\"\r\n\r\n", &body);
+  EXPECT_NE(h.find(" 200 "), std::string::npos);
+  h = Get("GET /file HTTP/1.1\r\nRange: bytes=0-0\r\nIf-Range: " + HttpDate(1700000000) +
+              "\r\n\r\n",
+          &body);
+  EXPECT_NE(h.find(" 206 "), std::string::npos);
+  h = Get("GET /file HTTP/1.1\r\nRange: bytes=0-0\r\nIf-Range: " + HttpDate(1700000001) +
+              "\r\n\r\n",
+          &body);
+  EXPECT_NE(h.find(" 200 "), std::string::npos);
 }
 
 TEST_F(HttpServerTest, LimitsAndBadRequests) {
