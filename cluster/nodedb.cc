@@ -23,24 +23,31 @@ std::string Scalar(const YAML::Node& n) {
   return "";
 }
 
-std::vector<std::string> List(const YAML::Node& n) {
+// Splits on `sep`, trims spaces, drops empty items.
+std::vector<std::string> Split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    size_t end = s.find(sep, pos);
+    if (end == std::string_view::npos) end = s.size();
+    std::string_view item = s.substr(pos, end - pos);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    pos = end + 1;
+  }
+  return out;
+}
+
+// A YAML list, or a scalar split on `sep` (Warewulf accepts "a,b" for overlay lists and
+// "quiet console=ttyS0" for kernel args).
+std::vector<std::string> List(const YAML::Node& n, char sep = ',') {
   std::vector<std::string> out;
   if (!n || n.IsNull()) return out;
   if (n.IsSequence()) {
     for (const auto& e : n) out.push_back(Scalar(e));
   } else if (n.IsScalar()) {
-    // Warewulf accepts comma-separated strings for overlay lists; kernel args are split on spaces.
-    std::string s = n.as<std::string>();
-    size_t pos = 0;
-    while (pos <= s.size()) {
-      size_t end = s.find(',', pos);
-      if (end == std::string::npos) end = s.size();
-      std::string item = s.substr(pos, end - pos);
-      while (!item.empty() && item.front() == ' ') item.erase(0, 1);
-      while (!item.empty() && item.back() == ' ') item.pop_back();
-      if (!item.empty()) out.push_back(item);
-      pos = end + 1;
-    }
+    out = Split(n.as<std::string>(), sep);
   }
   return out;
 }
@@ -70,21 +77,9 @@ Fields ReadFields(const YAML::Node& y) {
   if (const YAML::Node k = y["kernel"]; k && k.IsMap()) {
     n.kernel_version = Scalar(k["version"]);
     if (k["override"]) n.kernel_version = Scalar(k["override"]);
-    const YAML::Node a = k["args"];
-    if (a && a.IsSequence()) {
-      for (const auto& e : a) f.kernel_args.push_back(Scalar(e));
-    } else if (a && a.IsScalar()) {
-      std::string s = a.as<std::string>();
-      size_t pos = 0;
-      while (pos < s.size()) {
-        size_t end = s.find(' ', pos);
-        if (end == std::string::npos) end = s.size();
-        if (end > pos) f.kernel_args.push_back(s.substr(pos, end - pos));
-        pos = end + 1;
-      }
-    }
+    f.kernel_args = List(k["args"], ' ');
   }
-  if (y["kernel args"]) f.kernel_args = List(y["kernel args"]);
+  if (y["kernel args"]) f.kernel_args = List(y["kernel args"], ' ');
   n.tags = StringMap(y["tags"]);
   n.ipmi = StringMap(y["ipmi"]);
   if (const YAML::Node d = y["discoverable"]; d) {

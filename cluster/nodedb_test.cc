@@ -90,5 +90,15 @@ TEST(NodeDbTest, ErrorsNameTheProblem) {
   EXPECT_TRUE(NodeDb::Parse("").ok());
 }
 
+TEST(NodeDbTest, ScalarListsAreSplitLikeWarewulf) {
+  auto db = NodeDb::Parse(
+      "nodes:\n  n1:\n    system overlay: 'wwinit, hosts,,'\n"
+      "    kernel: {args: 'quiet  console=ttyS0'}\n");
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  const Node* n = (*db)->Find("n1");
+  EXPECT_EQ(n->system_overlay, (std::vector<std::string>{"wwinit", "hosts"}));
+  EXPECT_EQ(n->KernelArgsJoined(), "quiet console=ttyS0");
+}
+
 }  // namespace
 }  // namespace sw

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "cluster/template_data.h"
 #include "common/fs_util.h"
 #include "common/log.h"
 
@@ -55,24 +56,6 @@ std::string CanonicalStage(const std::string& s) {
 bool KnownStage(const std::string& s) {
   return s == "ipxe" || s == "kernel" || s == "image" || s == "system" || s == "runtime" ||
          s == "initramfs";
-}
-
-tmpl::Value NetDevValue(const NetDev& d) {
-  std::vector<std::pair<std::string, tmpl::Value>> tags;
-  for (const auto& [k, v] : d.tags) tags.emplace_back(k, tmpl::Value(v));
-  return tmpl::Value::Struct({{"Type", d.type},
-                              {"OnBoot", d.onboot},
-                              {"Device", d.device},
-                              {"Hwaddr", d.hwaddr},
-                              {"Ipaddr", d.ipaddr},
-                              {"Netmask", d.netmask},
-                              {"Gateway", d.gateway},
-                              {"Ipaddr6", d.ipaddr6},
-                              {"PrefixLen6", d.prefixlen6},
-                              {"Gateway6", d.gateway6},
-                              {"MTU", d.mtu},
-                              {"Primary", d.primary},
-                              {"Tags", tmpl::Value::Map(std::move(tags))}});
 }
 
 }  // namespace
@@ -176,9 +159,8 @@ void Routes::ServeIpxe(const HttpRequest& req, const Node* node, const std::stri
                                                         {"Authority", authority},
                                                         {"TLS", cfg_.tls}};
   if (node != nullptr) {
-    std::vector<std::pair<std::string, tmpl::Value>> tags, netdevs;
+    std::vector<std::pair<std::string, tmpl::Value>> tags;
     for (const auto& [k, v] : node->tags) tags.emplace_back(k, tmpl::Value(v));
-    for (const auto& [k, d] : node->netdevs) netdevs.emplace_back(k, NetDevValue(d));
     const NetDev* p = node->Primary();
     f.insert(f.end(), {{"Id", node->id},
                        {"Hostname", node->id},
@@ -194,7 +176,7 @@ void Routes::ServeIpxe(const HttpRequest& req, const Node* node, const std::stri
                        {"KernelVersion", node->kernel_version},
                        {"Root", node->root},
                        {"Tags", tmpl::Value::Map(std::move(tags))},
-                       {"NetDevs", tmpl::Value::Map(std::move(netdevs))}});
+                       {"NetDevs", NetDevsValue(*node)}});
   }
   auto out = (*t)->Render(tmpl::Value::Map(std::move(f)));
   if (!out.ok()) {

@@ -2,7 +2,7 @@
 # Fails when a module includes a header of a module above it (shared/STYLE.md 7.1).
 # Allowed dependencies, lowest first:
 #   common     -> (std, libc)
-#   chunkstore -> common          uring -> common          tmpl -> common      cluster -> common
+#   chunkstore -> common          uring -> common          tmpl -> common      cluster -> tmpl common
 #   server     -> uring chunkstore tmpl cluster common
 #   agent      -> uring chunkstore common
 #   tools      -> chunkstore tmpl cluster common
@@ -14,7 +14,7 @@ declare -A allowed=(
   [chunkstore]="common"
   [uring]="common"
   [tmpl]="common"
-  [cluster]="common"
+  [cluster]="tmpl common"
   [server]="uring chunkstore tmpl cluster common"
   [agent]="uring chunkstore common"
   [tools]="chunkstore tmpl cluster common"

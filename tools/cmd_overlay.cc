@@ -19,6 +19,7 @@
 
 #include "chunkstore/image_build.h"
 #include "cluster/nodedb.h"
+#include "cluster/template_data.h"
 #include "common/fs_util.h"
 #include "tmpl/template.h"
 #include "tools/cli.h"
@@ -178,19 +179,7 @@ class OverlayBuilder {
 
   // Warewulf's template data (warewulf.md §4): the merged node, server information, .AllNodes.
   tmpl::Value NodeValue(const Node& n, const std::string& kind = "", const std::string& ov = "") {
-    std::vector<std::pair<std::string, tmpl::Value>> netdevs, tags;
-    for (const auto& [k, d] : n.netdevs) {
-      netdevs.emplace_back(k, tmpl::Value::Struct({{"Type", d.type},
-                                                   {"OnBoot", d.onboot},
-                                                   {"Device", d.device},
-                                                   {"Hwaddr", d.hwaddr},
-                                                   {"Ipaddr", d.ipaddr},
-                                                   {"Netmask", d.netmask},
-                                                   {"Gateway", d.gateway},
-                                                   {"Ipaddr6", d.ipaddr6},
-                                                   {"MTU", d.mtu},
-                                                   {"Primary", d.primary}}));
-    }
+    std::vector<std::pair<std::string, tmpl::Value>> tags;
     for (const auto& [k, v] : n.tags) tags.emplace_back(k, tmpl::Value(v));
     std::vector<std::pair<std::string, tmpl::Value>> f = {
         {"Id", n.id},
@@ -204,7 +193,7 @@ class OverlayBuilder {
         {"PrimaryNetDev", n.primary_network},
         {"Kernel", tmpl::Value::Struct({{"Version", n.kernel_version},
                                          {"Args", tmpl::Value::StringList(n.kernel_args)}})},
-        {"NetDevs", tmpl::Value::Map(std::move(netdevs))},
+        {"NetDevs", NetDevsValue(n)},
         {"Tags", tmpl::Value::Map(std::move(tags))},
     };
     if (!kind.empty()) {
