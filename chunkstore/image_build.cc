@@ -180,13 +180,21 @@ Status Builder::Prepare() {
       return Status::InvalidArgument("duplicate path in tree: '" + e.path + "'");
     }
   }
-  // The kernel creates no parent directories: synthesize missing ones.
+  // The kernel creates no parent directories: synthesize missing ones (except omitted ones).
+  const std::set<std::string> omit(opts_.omit_dirs.begin(), opts_.omit_dirs.end());
+  if (!omit.empty()) {
+    std::erase_if(entries_, [&](const TreeEntry& e) {
+      if (!omit.count(e.path)) return false;
+      paths.erase(e.path);
+      return true;
+    });
+  }
   std::vector<TreeEntry> extra;
   for (const auto& e : entries_) {
     size_t pos = 0;
     while ((pos = e.path.find('/', pos)) != std::string::npos) {
       std::string parent = e.path.substr(0, pos);
-      if (paths.insert(parent).second) {
+      if (!omit.count(parent) && paths.insert(parent).second) {
         TreeEntry d;
         d.path = parent;
         d.mode = S_IFDIR | 0755;
@@ -204,7 +212,9 @@ Status Builder::Prepare() {
   for (const auto& e : entries_) {
     size_t slash = e.path.rfind('/');
     if (slash == std::string::npos) continue;
-    const TreeEntry& parent = entries_[index[e.path.substr(0, slash)]];
+    auto pit = index.find(e.path.substr(0, slash));
+    if (pit == index.end()) continue;  // an omitted directory: the target has it
+    const TreeEntry& parent = entries_[pit->second];
     if (!S_ISDIR(parent.mode)) {
       return Status::InvalidArgument(e.path + ": its parent '" + parent.path +
                                      "' is not a directory");

@@ -34,6 +34,11 @@ struct ImageBuildOptions {
   int zstd_level = 3;
   int threads = 0;  // 0 = one per core
   std::vector<std::pair<std::string, std::string>> meta;  // copied into the manifest
+  // Directories the target is known to have and that must not be emitted, even as synthesized
+  // parents: a layer unpacked over an image (the kernel-modules layer leaves out "lib") must not
+  // carry an entry that would replace the image's own (the kernel's unpacker replaces a symlink
+  // such as usr-merged "lib -> usr/lib" with an empty directory when an entry says "directory").
+  std::vector<std::string> omit_dirs;
   // Called from the building thread, at most ~10 times a second, and once at the end.
   std::function<void(const BuildProgress&)> progress;
 };

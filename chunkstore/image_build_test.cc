@@ -239,6 +239,24 @@ TEST_F(ImageBuildTest, BadInputsAreRejectedAndNothingIsStored) {
   EXPECT_TRUE(ListDir(dir_ + "/store/chunks")->empty());
 }
 
+// A layer unpacked over an image (kernel modules) must not carry "lib": on a usr-merged image
+// that entry would replace the "lib -> usr/lib" symlink with an empty directory.
+TEST_F(ImageBuildTest, OmittedDirectoriesAreNeitherEmittedNorSynthesized) {
+  ImageBuildOptions o;
+  o.omit_dirs = {"lib"};
+  auto r = BuildArtifact(store_.get(),
+                         {Dir("lib"), Dir("lib/modules/6.1", 0700), File("lib/modules/6.1/a.ko", "x")},
+                         o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::vector<std::string> names;
+  for (const auto& seg : Segments(r->manifest)) {
+    auto entries = ParseNewc(seg);
+    ASSERT_TRUE(entries.ok());
+    for (const auto& e : *entries) names.push_back(e.name);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"lib/modules", "lib/modules/6.1", "lib/modules/6.1/a.ko"}));
+}
+
 TEST_F(ImageBuildTest, UnreadableSourceFailsNamingTheFile) {
   TreeEntry e;
   e.path = "etc/missing";

@@ -16,10 +16,12 @@ if [ -z "$bb" ] || ! file -L "$bb" 2>/dev/null | grep -q 'statically linked'; th
 fi
 [ -n "$bb" ] || { echo "busybox-static is needed (apt-get install busybox-static)" >&2; exit 1; }
 rm -rf "$dir"
-mkdir -p "$dir"/{bin,sbin,etc,proc,sys,dev,tmp,run,root,usr/bin,usr/sbin,var/lib}
+mkdir -p "$dir"/{bin,sbin,etc,proc,sys,dev,tmp,run,root,usr/bin,usr/sbin,usr/lib,var/lib}
+# usr-merged like current distributions: kernel-modules layers must unpack through this symlink.
+ln -s usr/lib "$dir/lib"
 cp "$bb" "$dir/bin/busybox"
 for app in sh ash cat echo ls mount umount mkdir ln sleep poweroff reboot hostname ip uname dmesg \
-           sed grep ps kill cp mv rm chmod; do
+           sed grep ps kill cp mv rm chmod modprobe insmod lsmod tr; do
   ln -sf busybox "$dir/bin/$app"
 done
 echo "$name-node" > "$dir/etc/hostname"
@@ -31,6 +33,15 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 [ -x /warewulf/init ] && exec /warewulf/init
+# sw.modprobe=a,b on the kernel command line: load those modules and report each.
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in sw.modprobe=*)
+    for m in $(echo "${arg#sw.modprobe=}" | tr , ' '); do
+      if modprobe "$m" && grep -q "^$m " /proc/modules; then echo "STORMWULF-KMOD-OK $m";
+      else echo "STORMWULF-KMOD-FAIL $m"; fi
+    done;;
+  esac
+done
 echo "STORMWULF-BOOT-OK hostname=$(cat /etc/hostname) image=$(cat /etc/stormwulf-image) uptime=$(cut -d' ' -f1 /proc/uptime)"
 [ -f /etc/stormwulf-runtime ] && echo "STORMWULF-RUNTIME $(cat /etc/stormwulf-runtime)"
 poweroff -f

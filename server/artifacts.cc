@@ -78,6 +78,32 @@ Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::Get(const std::string
   return art;
 }
 
+Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::GetLinked(const std::string& ref,
+                                                                     const std::string& key) {
+  SW_ASSIGN_OR_RETURN(auto parent, Get(ref));
+  auto link = parent->manifest.Meta(key);
+  if (!link) return Status::NotFound(ref + " has no " + key);
+  auto id = ChunkId::FromHex(*link);
+  if (!id) return Status::Corruption(ref + ": bad " + key + " link '" + std::string(*link) + "'");
+  // Cached under "<ref>#<key>", valid as long as the link names the same manifest.
+  const std::string slot = ref + "#" + key;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = refs_.find(slot);
+    if (it != refs_.end() && it->second.art->manifest_id == *id) return it->second.art;
+  }
+  std::lock_guard<std::mutex> opening(open_mu_);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = refs_.find(slot);
+    if (it != refs_.end() && it->second.art->manifest_id == *id) return it->second.art;
+  }
+  SW_ASSIGN_OR_RETURN(auto art, Open(*id));
+  std::lock_guard<std::mutex> l(mu_);
+  refs_[slot] = Entry{art, 0};
+  return art;
+}
+
 void ArtifactCache::Invalidate() {
   std::lock_guard<std::mutex> l(mu_);
   refs_.clear();

@@ -45,6 +45,12 @@ class ArtifactCache {
   // NotFound if the ref does not exist; Corruption/IOError if its manifest or chunks can't be
   // opened.
   Result<std::shared_ptr<const OpenArtifact>> Get(const std::string& ref);
+  // The artifact that ref's manifest links to through meta `key` (an image's or imported
+  // kernel's "kernel", an imported kernel's "modules"), resolved from the same manifest version
+  // Get(ref) returns, so a kernel always comes with the modules it was imported with. NotFound
+  // if the ref or the link does not exist.
+  Result<std::shared_ptr<const OpenArtifact>> GetLinked(const std::string& ref,
+                                                        const std::string& key);
   // Forgets every cached ref (SIGHUP).
   void Invalidate();
   Result<std::shared_ptr<const OpenArtifact>> Open(const ChunkId& manifest_id);

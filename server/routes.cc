@@ -54,8 +54,8 @@ std::string CanonicalStage(const std::string& s) {
 }
 
 bool KnownStage(const std::string& s) {
-  return s == "ipxe" || s == "kernel" || s == "image" || s == "system" || s == "runtime" ||
-         s == "initramfs";
+  return s == "ipxe" || s == "kernel" || s == "image" || s == "kmods" || s == "system" ||
+         s == "runtime" || s == "initramfs";
 }
 
 }  // namespace
@@ -159,6 +159,10 @@ void Routes::ServeIpxe(const HttpRequest& req, const Node* node, const std::stri
                                                         {"Authority", authority},
                                                         {"TLS", cfg_.tls}};
   if (node != nullptr) {
+    // An imported kernel with a modules layer: the script loads it as one more initrd.
+    bool imported = false;
+    auto kernel = NodeKernel(*node, &imported);
+    bool has_kmods = kernel.ok() && imported && (*kernel)->manifest.Meta("modules").has_value();
     std::vector<std::pair<std::string, tmpl::Value>> tags;
     for (const auto& [k, v] : node->tags) tags.emplace_back(k, tmpl::Value(v));
     const NetDev* p = node->Primary();
@@ -174,6 +178,7 @@ void Routes::ServeIpxe(const HttpRequest& req, const Node* node, const std::stri
                        {"Port", authority.substr(authority.rfind(':') + 1)},
                        {"KernelArgs", node->KernelArgsJoined()},
                        {"KernelVersion", node->kernel_version},
+                       {"KernelModules", has_kmods},
                        {"Root", node->root},
                        {"Tags", tmpl::Value::Map(std::move(tags))},
                        {"NetDevs", NetDevsValue(*node)}});
@@ -312,10 +317,23 @@ void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
     return Reply(w, HttpResponse::Status(404), route);
   }
   std::string ref;
-  if (stage == "kernel") {
-    if (node->image_name.empty()) return Reply(w, HttpResponse::Status(400), route);
-    ref = "kernels/" + (node->kernel_version.empty() ? node->image_name : node->kernel_version);
-    compress.clear();  // the kernel is always sent as it is
+  if (stage == "kernel" || stage == "kmods") {
+    if (node->image_name.empty() && node->kernel_version.empty()) {
+      return Reply(w, HttpResponse::Status(400), route);
+    }
+    bool imported = false;
+    auto art = NodeKernel(*node, &imported);
+    if (art.ok() && stage == "kmods") {
+      art = imported ? arts_.GetLinked("kernels/" + node->kernel_version, "modules")
+                     : Status::NotFound("no modules layer: node " + node->id +
+                                        " boots its image's own kernel");
+    }
+    if (!art.ok()) {
+      LOG(WARNING) << route << " for " << node->id << ": " << art.status().ToString();
+      return Reply(w, HttpResponse::Status(art.status().IsNotFound() ? 404 : 500), route);
+    }
+    if (stage == "kernel") compress.clear();  // the kernel is always sent as it is
+    return ServeArtifact(*art, compress, route, node->id, req.PeerAddress(), w);
   } else if (stage == "image") {
     if (node->image_name.empty()) return Reply(w, HttpResponse::Status(400), route);
     ref = "images/" + node->image_name;
@@ -330,6 +348,33 @@ void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
     return Reply(w, HttpResponse::Status(art.status().IsNotFound() ? 404 : 500), route);
   }
   ServeArtifact(*art, compress, route, node->id, req.PeerAddress(), w);
+}
+
+Result<std::shared_ptr<const OpenArtifact>> Routes::NodeKernel(const Node& node, bool* imported) {
+  *imported = false;
+  const std::string& want = node.kernel_version;
+  if (!want.empty() && Store::ValidateRefName("kernels/" + want).ok()) {
+    auto k = arts_.Get("kernels/" + want);
+    if (k.ok()) *imported = true;
+    if (k.ok() || !k.status().IsNotFound()) return k;
+  }
+  if (node.image_name.empty()) {
+    return Status::NotFound("no kernel '" + want + "' imported and the node has no image");
+  }
+  SW_ASSIGN_OR_RETURN(auto k, arts_.GetLinked("images/" + node.image_name, "kernel"));
+  if (!want.empty()) {
+    std::string have(k->manifest.Meta("kernel_version").value_or(""));
+    bool pinned = want[0] == '/'
+                      ? !have.empty() && want.size() > have.size() &&
+                            want.compare(want.size() - have.size() - 1, std::string::npos,
+                                         "-" + have) == 0
+                      : have.compare(0, want.size(), want) == 0;
+    if (!pinned) {
+      return Status::NotFound("kernel '" + want + "' is neither an imported kernel nor image " +
+                              node.image_name + "'s kernel (" + (have.empty() ? "?" : have) + ")");
+    }
+  }
+  return k;
 }
 
 std::string Routes::StatusJson() const {

@@ -56,6 +56,11 @@ class Routes : public HttpHandler {
                      const std::string& peer, const std::shared_ptr<ResponseWriter>& w);
   void ServeIpxe(const HttpRequest& req, const Node* node, const std::string& hwaddr,
                  const std::shared_ptr<ResponseWriter>& w);
+  // The kernel a node boots: the imported kernel its `kernel: version:` names (refs/kernels/<name>;
+  // *imported = true), else its image's own kernel, which a `kernel: version:` that names no
+  // imported kernel must match as a version prefix (Warewulf's pin) or as a path ending in
+  // "-<version>". NotFound with the reason otherwise.
+  Result<std::shared_ptr<const OpenArtifact>> NodeKernel(const Node& node, bool* imported);
   Result<std::shared_ptr<const tmpl::Template>> LoadTemplate(const std::string& name);
   std::string ArpLookup(const std::string& ip) const;
   void Seen(const std::string& node, const std::string& stage, const std::string& sent,

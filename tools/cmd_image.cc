@@ -13,6 +13,7 @@
 #include "common/fs_util.h"
 #include "tools/cli.h"
 #include "tools/cli_util.h"
+#include "tools/kernels.h"
 #include "tools/sources.h"
 
 namespace sw {
@@ -87,7 +88,8 @@ int Import(const std::vector<std::string>& args) {
     if (vm.count("kernel")) {
       kpath = vm["kernel"].as<std::string>();
       std::string base = BaseName(kpath);
-      kver = base.compare(0, 8, "vmlinuz-") == 0 ? base.substr(8) : base;
+      auto v = ReadKernelVersion(kpath);  // from the bzImage header when it has one
+      kver = v.ok() ? *v : base.compare(0, 8, "vmlinuz-") == 0 ? base.substr(8) : base;
     } else {
       auto k = FindKernel(tree->entries, &kver);
       if (!k.ok()) {
@@ -111,6 +113,13 @@ int Import(const std::vector<std::string>& args) {
     kernel_desc = kver + " (" + HumanBytes(kr->manifest.total_raw_size) + ")";
   }
 
+  // What the modules check (tools/kernels.h) needs to know about this image.
+  ImageModuleFacts facts = ScanImageModules(tree->entries);
+  std::string versions;
+  for (const auto& v : facts.module_versions) versions += (versions.empty() ? "" : ",") + v;
+  meta.emplace_back("module_versions", versions);
+  meta.emplace_back("lib", facts.lib);
+
   ImageBuildOptions bo;
   bo.kind = ArtifactKind::kImage;
   bo.zstd_level = vm["level"].as<int>();
@@ -133,10 +142,6 @@ int Import(const std::vector<std::string>& args) {
   progress.Done();
   if (!r.ok()) return Fail(r.status());
   if (Status s = store->SetRef(ref, r->manifest_id); !s.ok()) return Fail(s);
-  if (meta.size() > 2) {
-    auto kid = ChunkId::FromHex(*r->manifest.Meta("kernel"));
-    if (Status s = store->SetRef("kernels/" + name, *kid); !s.ok()) return Fail(s);
-  }
   double secs = static_cast<double>(MonotonicNanos() - t0) / 1e9;
   if (!quiet) {
     printf("imported %s (%s) as image '%s' in %.2fs\n", source.c_str(),
@@ -240,7 +245,9 @@ int Show(const std::vector<std::string>& args) {
   printf("segments  %zu (%llu shared with other images, %llu only here)\n", m->chunks.size(),
          static_cast<unsigned long long>(shared),
          static_cast<unsigned long long>(m->chunks.size() - shared));
-  printf("kernel    %s\nsource    %s\n", std::string(m->Meta("kernel_version").value_or("none")).c_str(),
+  printf("kernel    %s\nmodules   %s\nsource    %s\n",
+         std::string(m->Meta("kernel_version").value_or("none")).c_str(),
+         std::string(m->Meta("module_versions").value_or("?")).c_str(),
          std::string(m->Meta("source").value_or("?")).c_str());
   return 0;
 }
@@ -258,7 +265,6 @@ int Delete(const std::vector<std::string>& args) {
   if (!store) return 1;
   std::string name = vm["name"].as<std::string>();
   if (Status s = store->DeleteRef("images/" + name); !s.ok()) return Fail(s);
-  (void)store->DeleteRef("kernels/" + name);  // absent for --no-kernel imports
   printf("deleted image '%s' (run `swctl store gc` to free its chunks)\n", name.c_str());
   return 0;
 }
@@ -294,10 +300,17 @@ int Export(const std::vector<std::string>& args) {
   auto store = OpenStoreOrDie(vm, false);
   if (!store) return 1;
   std::string name = vm["name"].as<std::string>();
-  auto id = store->GetRef((vm.count("kernel") ? "kernels/" : "images/") + name);
+  auto id = store->GetRef("images/" + name);
   if (!id.ok()) return Fail(id.status());
   auto m = store->GetManifest(*id);
   if (!m.ok()) return Fail(m.status());
+  if (vm.count("kernel")) {  // the kernel the image manifest links to
+    auto link = m->Meta("kernel");
+    auto kid = link ? ChunkId::FromHex(*link) : std::nullopt;
+    if (!kid) return Fail(Status::NotFound("image '" + name + "' has no kernel"));
+    m = store->GetManifest(*kid);
+    if (!m.ok()) return Fail(m.status());
+  }
   if (vm.count("kernel")) f = ExportFormat::kNone;
   std::string out = vm["file"].as<std::string>();
   std::string tmp = out + ".tmp." + RandomHex(4);

@@ -24,6 +24,7 @@
 #include "tmpl/template.h"
 #include "tools/cli.h"
 #include "tools/cli_util.h"
+#include "tools/kernels.h"
 
 namespace sw {
 namespace {
@@ -294,6 +295,18 @@ int Build(const std::vector<std::string>& args) {
   progress.Done();
   double secs = static_cast<double>(MonotonicNanos() - t0) / 1e9;
   for (const auto& e : errors) std::cerr << "swctl: " << e << "\n";
+  // The kernel each node will boot must find its modules (warnings: the overlays are still fine).
+  KernelChecker kc(store.get());
+  std::map<std::string, std::vector<std::string>> kernel_warnings;  // warning -> nodes
+  for (const Node* n : todo) {
+    std::string w = kc.Check(n->image_name, n->kernel_version);
+    if (!w.empty()) kernel_warnings[w].push_back(n->id);
+  }
+  for (const auto& [w, nodes] : kernel_warnings) {
+    std::string who = nodes.front();
+    if (nodes.size() > 1) who += " and " + std::to_string(nodes.size() - 1) + " more";
+    std::cerr << "swctl: warning: " << who << ": " << w << "\n";
+  }
   if (!vm.count("quiet")) {
     printf("overlays for %zu nodes in %.2fs: %llu refs changed, %llu unchanged, %zu errors\n",
            todo.size(), secs, static_cast<unsigned long long>(b.changed()),

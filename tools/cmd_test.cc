@@ -201,10 +201,15 @@ TEST_F(CmdTest, KernelIsStoredAndLinked) {
   ASSERT_EQ(r.rc, 0) << r.out;
   r = Cmd("image show k --json");
   EXPECT_NE(r.out.find("\"kernel_version\":\"6.10.0-2\""), std::string::npos) << r.out;
-  EXPECT_TRUE(fs::exists(store_ + "/refs/kernels/k")) << "kernel ref";
+  // The image manifest links its kernel; refs/kernels/ is for `swctl kernel import` only.
+  EXPECT_FALSE(fs::exists(store_ + "/refs/kernels/k"));
+  r = Cmd("image export k " + dir_ + "/k.vmlinuz --kernel");
+  ASSERT_EQ(r.rc, 0) << r.out;
+  std::ifstream kf(dir_ + "/k.vmlinuz");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(kf), {}), "new kernel");
   r = Cmd("image import " + src + " k2 --quiet --no-kernel");
   ASSERT_EQ(r.rc, 0) << r.out;
-  EXPECT_FALSE(fs::exists(store_ + "/refs/kernels/k2"));
+  EXPECT_NE(Cmd("image export k2 " + dir_ + "/k2.vmlinuz --kernel").rc, 0);
 }
 
 TEST_F(CmdTest, BadInputsCommitNothing) {

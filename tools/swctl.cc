@@ -13,6 +13,7 @@ constexpr char kUsage[] =
     "\n"
     "groups:\n"
     "  image    import, list, show, delete, export boot images\n"
+    "  kernel   import, list, show, delete kernels with their modules layer\n"
     "  overlay  build per-node system and runtime overlays; render one file\n"
     "  store    stats, gc, fsck, optimize the chunk store\n"
     "\n"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   if (group == "store") return sw::RunStoreCommand(args);
   if (group == "image") return sw::RunImageCommand(args);
   if (group == "overlay") return sw::RunOverlayCommand(args);
+  if (group == "kernel") return sw::RunKernelCommand(args);
   std::fprintf(stderr, "swctl: unknown command group '%s'\n\n%s", group.c_str(), kUsage);
   return 2;
 }

@@ -54,6 +54,45 @@ def zstd_decompress(data):
     return subprocess.run(["zstd", "-dc"], input=data, capture_output=True, check=True).stdout
 
 
+def kernel_unpack(stream, root):
+    """Unpacks concatenated newc archives into root the way the kernel's init/initramfs.c does:
+    an entry whose type differs from what is on disk replaces it (a directory entry over a
+    symlink removes the symlink), an existing directory stays, intermediate symlinks are
+    followed, parents are never created."""
+    pos = 0
+    while pos + 110 <= len(stream):
+        if stream[pos:pos + 6] != b"070701":
+            pos += 1  # NUL padding between archives
+            continue
+        f = [int(stream[pos + 6 + 8 * i: pos + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = f[1], f[6], f[11]
+        name = stream[pos + 110: pos + 110 + namesize - 1].decode()
+        pos = (pos + 110 + namesize + 3) & ~3
+        data = stream[pos: pos + size]
+        pos = (pos + size + 3) & ~3
+        if name == "TRAILER!!!":
+            continue
+        path = os.path.join(root, name)
+        kind = mode & 0o170000
+        if os.path.lexists(path):
+            have = os.lstat(path).st_mode & 0o170000
+            if have != kind:
+                try:
+                    os.rmdir(path) if have == 0o040000 else os.unlink(path)
+                except OSError:
+                    pass
+        try:
+            if kind == 0o040000:
+                os.mkdir(path)
+            elif kind == 0o120000:
+                os.symlink(data.decode(), path)
+            elif kind == 0o100000:
+                with open(path, "wb") as out:
+                    out.write(data)
+        except OSError:
+            pass
+
+
 def main():
     work = tempfile.mkdtemp(prefix="sw-it-")
     store = os.path.join(work, "store")
@@ -74,6 +113,23 @@ def main():
         with open(kernel, "wb") as f:
             f.write(os.urandom(1 << 20))
         run(SWCTL, "image", "import", tree, "img2", "--store", store, "--kernel", kernel, "-q")
+        # A usr-merged image without a kernel, and an imported kernel with a modules layer.
+        treem = os.path.join(work, "treem")
+        os.makedirs(treem + "/usr/lib/x86_64-linux-gnu")
+        with open(treem + "/usr/lib/x86_64-linux-gnu/libc.so.6", "w") as f:
+            f.write("libc\n")
+        os.symlink("usr/lib", treem + "/lib")
+        run(SWCTL, "image", "import", treem, "merged", "--store", store, "--no-kernel", "-q")
+        kmods_dir = os.path.join(work, "mods")
+        os.makedirs(kmods_dir + "/kernel/fs")
+        with open(kmods_dir + "/kernel/fs/x.ko", "wb") as f:
+            f.write(b"module x\n" * 1000)
+        with open(kmods_dir + "/modules.dep", "w") as f:
+            f.write("kernel/fs/x.ko:\n")
+        kernel2 = os.path.join(work, "vmlinuz-9.9.9-sw")
+        with open(kernel2, "wb") as f:
+            f.write(os.urandom(1 << 19))
+        run(SWCTL, "kernel", "import", kernel2, "k99", "--modules", kmods_dir, "--store", store, "-q")
         nodes = os.path.join(work, "nodes.conf")
         conf = f"""nodeprofiles:
   default:
@@ -90,6 +146,21 @@ nodes:
     asset key: SECRET
     network devices:
       default: {{hwaddr: "52:54:00:aa:00:02"}}
+  n3:
+    image name: merged
+    kernel: {{version: k99}}
+    network devices:
+      default: {{hwaddr: "52:54:00:aa:00:03"}}
+  n4:
+    profiles: [default]
+    kernel: {{version: vmlin}}
+    network devices:
+      default: {{hwaddr: "52:54:00:aa:00:04"}}
+  n5:
+    profiles: [default]
+    kernel: {{version: "5.4"}}
+    network devices:
+      default: {{hwaddr: "52:54:00:aa:00:05"}}
 """
         with open(nodes, "w") as f:
             f.write(conf)
@@ -132,6 +203,35 @@ nodes:
         check(get(port, f"/image/{MAC}?compress=bz2")[0] == 404, "unsupported compress -> 404")
         check(get(port, f"/ipxe/{MAC}?compress=gz")[0] == 404, "compress on a template route -> 404")
         check(get(port, "//ipxe//" + MAC)[0] == 200, "// collapses to /")
+
+        # Kernel override and the modules layer (/kmods, Warewulf 4.5's stage=kmods).
+        st, _, body = get(port, "/ipxe/52:54:00:aa:00:03")
+        check(st == 200 and b"initrd --name kmods ${base}/kmods/52:54:00:aa:00:03?" in body
+              and b"initrd=kmods" in body,
+              "a node with an imported kernel gets the modules initrd in its script: " + body.decode()[-400:])
+        check(b"kmods" not in get(port, f"/ipxe/{MAC}")[2], "a node on its image's kernel does not")
+        st, _, body = get(port, "/kernel/52:54:00:aa:00:03")
+        check(st == 200 and body == open(kernel2, "rb").read(), "kernel: version: NAME serves the imported kernel")
+        st, h, zbody = get(port, "/kmods/52:54:00:aa:00:03?compress=zstd")
+        mods_raw = zstd_decompress(zbody) if st == 200 else b""
+        check(st == 200 and b"lib/modules/9.9.9-sw/kernel/fs/x.ko" in mods_raw and h.get("etag", "").endswith('-zst"'),
+              "/kmods/<mac>?compress=zstd serves the modules layer")
+        st, _, gbody = get(port, "/provision/52:54:00:aa:00:03?stage=kmods&compress=gz")
+        check(st == 200 and gzip.decompress(gbody) == mods_raw, "/provision?stage=kmods&compress=gz: same stream")
+        check(get(port, f"/kmods/{MAC}")[0] == 404, "no modules layer for a node on its image's kernel -> 404")
+        check(get(port, "/kernel/52:54:00:aa:00:04")[0] == 200, "a version prefix pins the image's own kernel")
+        check(get(port, "/kernel/52:54:00:aa:00:05")[0] == 404, "a kernel that exists nowhere -> 404")
+        # The image then the modules layer, unpacked with the kernel's rules: the usr-merge
+        # symlink survives and the modules land under usr/lib.
+        st, _, ibody = get(port, "/image/52:54:00:aa:00:03?compress=zstd")
+        unpacked = os.path.join(work, "kunpacked")
+        os.makedirs(unpacked)
+        kernel_unpack(zstd_decompress(ibody) + mods_raw, unpacked)
+        check(os.path.islink(unpacked + "/lib") and
+              open(unpacked + "/usr/lib/modules/9.9.9-sw/kernel/fs/x.ko", "rb").read() == b"module x\n" * 1000 and
+              os.path.exists(unpacked + "/usr/lib/x86_64-linux-gnu/libc.so.6"),
+              "image + modules layer unpack like the kernel does: lib -> usr/lib kept, modules under it")
+
 
         # Representations.
         st, hz, z = get(port, f"/image/{MAC}?compress=zstd")

@@ -11,7 +11,10 @@ the serial console shows the marker printed by the image's /init.
 Modes: zstd (our template), gz (Warewulf's request pattern), unknown (a MAC not in nodes.conf must
 get the "not configured" script), overlays (zstd plus system and runtime overlays built by
 `swctl overlay build` from overlays/: the node must come up with its own hostname from the
-wwinit/hostname overlays and print a file of its runtime overlay). Exit codes: 0 pass, 1 fail, 77 skip (no QEMU, ROM or kernel).
+wwinit/hostname overlays and print a file of its runtime overlay), kernel (the image is imported
+without a kernel; the node names a kernel imported with `swctl kernel import` from the Debian kernel
+and a modules directory holding only isofs and cdrom, without modules.dep so depmod makes it; the
+image's /init must `modprobe isofs` from the modules layer served after the image). Exit codes: 0 pass, 1 fail, 77 skip (no QEMU, ROM or kernel).
 """
 import argparse
 import glob
@@ -50,7 +53,7 @@ def wait_http(port, timeout=10):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True, help="CMake build directory")
-    ap.add_argument("--mode", choices=["zstd", "gz", "unknown", "overlays"], default="zstd")
+    ap.add_argument("--mode", choices=["zstd", "gz", "unknown", "overlays", "kernel"], default="zstd")
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
@@ -79,9 +82,24 @@ def main():
         rootfs = os.path.join(work, "rootfs")
         subprocess.run([os.path.join(src, "scripts", "make-sample-image.sh"), rootfs, "sample"],
                        check=True)
-        subprocess.run([swctl, "image", "import", rootfs, "sample", "--store", store,
-                        "--kernel", kernels[-1], "--quiet"], check=True)
+        kernel_yaml = ""
+        if args.mode == "kernel":
+            # The image has no kernel; the node boots an imported one with a modules layer.
+            subprocess.run([swctl, "image", "import", rootfs, "sample", "--store", store,
+                            "--no-kernel", "--quiet"], check=True)
+            version = os.path.basename(kernels[-1])[len("vmlinuz-"):]
+            mods = os.path.join(work, "mods", version)
+            for rel in ["kernel/fs/isofs/isofs.ko", "kernel/drivers/cdrom/cdrom.ko"]:
+                os.makedirs(os.path.dirname(os.path.join(mods, rel)), exist_ok=True)
+                shutil.copy(os.path.join("/lib/modules", version, rel), os.path.join(mods, rel))
+            subprocess.run([swctl, "kernel", "import", kernels[-1], "debian-test", "--modules", mods,
+                            "--store", store, "--quiet"], check=True)
+            kernel_yaml = "      version: debian-test\n"
+        else:
+            subprocess.run([swctl, "image", "import", rootfs, "sample", "--store", store,
+                            "--kernel", kernels[-1], "--quiet"], check=True)
         template = "warewulf-compat" if args.mode == "gz" else "default"
+        modprobe = ", sw.modprobe=isofs" if args.mode == "kernel" else ""
         overlays = ("    system overlay: [wwinit, hostname, hosts]\n"
                     "    runtime overlay: [hosts, stormwulf-marker]\n") if args.mode == "overlays" else ""
         with open(os.path.join(work, "nodes.conf"), "w") as f:
@@ -90,13 +108,13 @@ def main():
     image name: sample
     ipxe template: {template}
     kernel:
-      args: [console=ttyS0, panic=-1, quiet, sw.poweroff]
+{kernel_yaml}      args: [console=ttyS0, panic=-1, quiet, sw.poweroff{modprobe}]
 {overlays}nodes:
   vm1:
     profiles: [default]
     network devices:
       default: {{device: eth0, hwaddr: "{MAC}", ipaddr: 10.0.2.15, netmask: 255.255.255.0}}
-""".replace("{overlays}", overlays))
+""")
         if args.mode == "overlays":
             subprocess.run([swctl, "overlay", "build", "--store", store, "--nodes",
                             os.path.join(work, "nodes.conf"), "--overlay-dir",
@@ -152,13 +170,16 @@ def main():
         elapsed = time.time() - start
         text = buf.decode("utf-8", "replace")
         lines = [l for l in text.replace("\r", "\n").split("\n") if l.strip()]
+        if found and args.mode == "kernel" and "STORMWULF-KMOD-OK isofs" not in text:
+            found = False
+            print("FAIL: booted, but isofs did not load from the modules layer")
         if found and args.mode == "overlays" and "STORMWULF-BOOT-OK hostname=vm1 image=sample" not in text:
             found = False
             print("FAIL: the runtime overlay arrived but the hostname from the system overlay did not")
         if found:
             print(f"PASS ({args.mode}): marker after {elapsed:.1f}s")
             for l in lines:
-                if "STORMWULF" in l or "http://" in l or "not configured" in l:
+                if "STORMWULF" in l or "http://" in l or "not configured" in l or "kmods" in l:
                     print("  console: " + l[:160])
             return 0
         print(f"FAIL ({args.mode}): no marker '{want}' after {elapsed:.1f}s; last console lines:")
