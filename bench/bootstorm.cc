@@ -40,6 +40,7 @@
 #include "bench/bootstorm_http.h"
 #include "bench/bootstorm_ipxe.h"
 #include "common/fs_util.h"
+#include "common/json.h"
 #include "common/status.h"
 
 namespace sw::bootstorm {
@@ -961,23 +962,6 @@ std::string ErrorKind(const std::string& e) {
   std::string_view t = u->target;
   size_t second = t.find_first_of("/?", 1);
   return e.substr(0, at) + " for " + std::string(t.substr(0, second)) + "/...";
-}
-
-std::string JsonEscape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      o.push_back('\\');
-      o.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      o += b;
-    } else {
-      o.push_back(c);
-    }
-  }
-  return o;
 }
 
 void Storm::Report() {

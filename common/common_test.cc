@@ -4,6 +4,7 @@
 
 #include "common/fs_util.h"
 #include "common/hex.h"
+#include "common/json.h"
 #include "common/status.h"
 #include "gtest/gtest.h"
 
@@ -76,5 +77,14 @@ TEST(FsUtilTest, AtomicWriteAndPaths) {
   EXPECT_NE(stat(dir.c_str(), &st), 0);
 }
 
+}  // namespace
+}  // namespace sw
+
+namespace sw {
+namespace {
+TEST(JsonEscapeTest, EscapesQuotesBackslashesAndControlBytes) {
+  EXPECT_EQ(JsonEscape("a\"b\\c\n\t\x01\xc3\xa9"), "a\\\"b\\\\c\\n\\t\\u0001\xc3\xa9");
+  EXPECT_EQ(JsonEscape(""), "");
+}
 }  // namespace
 }  // namespace sw

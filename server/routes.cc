@@ -8,6 +8,7 @@
 
 #include "cluster/template_data.h"
 #include "common/fs_util.h"
+#include "common/json.h"
 #include "common/log.h"
 
 namespace sw {
@@ -15,26 +16,6 @@ namespace {
 
 constexpr char kImmutable[] = "public, max-age=31536000, immutable";
 constexpr char kRevalidate[] = "no-cache";
-
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
 
 HttpResponse MemResponse(std::string body, const char* content_type) {
   HttpResponse r;
