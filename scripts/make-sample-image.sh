@@ -32,16 +32,16 @@ cat > "$dir/init" <<'INIT'
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
-[ -x /warewulf/init ] && exec /warewulf/init
-# sw.modprobe=a,b on the kernel command line: load those modules and report each.
+# sw.modprobe=a,b (or a:b) on the kernel command line: load those modules and report each.
 for arg in $(cat /proc/cmdline); do
   case "$arg" in sw.modprobe=*)
-    for m in $(echo "${arg#sw.modprobe=}" | tr , ' '); do
+    for m in $(echo "${arg#sw.modprobe=}" | tr ',:' '  '); do
       if modprobe "$m" && grep -q "^$m " /proc/modules; then echo "STORMWULF-KMOD-OK $m";
       else echo "STORMWULF-KMOD-FAIL $m"; fi
     done;;
   esac
 done
+[ -x /warewulf/init ] && exec /warewulf/init
 echo "STORMWULF-BOOT-OK hostname=$(cat /etc/hostname) image=$(cat /etc/stormwulf-image) uptime=$(cut -d' ' -f1 /proc/uptime)"
 [ -f /etc/stormwulf-runtime ] && echo "STORMWULF-RUNTIME $(cat /etc/stormwulf-runtime)"
 poweroff -f

@@ -14,7 +14,10 @@ get the "not configured" script), overlays (zstd plus system and runtime overlay
 wwinit/hostname overlays and print a file of its runtime overlay), kernel (the image is imported
 without a kernel; the node names a kernel imported with `swctl kernel import` from the Debian kernel
 and a modules directory holding only isofs and cdrom, without modules.dep so depmod makes it; the
-image's /init must `modprobe isofs` from the modules layer served after the image). Exit codes: 0 pass, 1 fail, 77 skip (no QEMU, ROM or kernel).
+image's /init must `modprobe isofs` from the modules layer served after the image), live (the
+node boots with virtio_net from a modules layer, brings up its network from the wwinit overlay and
+runs the real wwclient every 2 s; the test then changes the node's runtime overlay on the head node
+and rebuilds it, and the running VM must show the changed file and the deleted one gone). Exit codes: 0 pass, 1 fail, 77 skip (no QEMU, ROM or kernel).
 """
 import argparse
 import glob
@@ -50,10 +53,95 @@ def wait_http(port, timeout=10):
     return False
 
 
+# Modules for the guest's virtio NIC (with their dependencies); depmod indexes them.
+LIVE_MODULES = ["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko",
+                "kernel/drivers/virtio/virtio_pci.ko", "kernel/drivers/virtio/virtio_pci_modern_dev.ko",
+                "kernel/drivers/virtio/virtio_pci_legacy_dev.ko", "kernel/drivers/net/virtio_net.ko",
+                "kernel/drivers/net/net_failover.ko", "kernel/net/core/failover.ko"]
+
+# System overlay script for the live mode: run wwclient every 2 s and report the runtime files
+# on the console whenever they change.
+LIVE_AGENT = """#!/bin/sh
+/usr/bin/wwclient --server http://10.0.2.100 --interval 2 --log-level info >/dev/console 2>&1 &
+echo "STORMWULF-WWCLIENT-STARTED pid=$!"
+(
+  last=""
+  while true; do
+    cur="$(cat /etc/stormwulf-live 2>/dev/null)"
+    if [ -e /etc/stormwulf-doomed ]; then d=present; else d=gone; fi
+    if [ "$cur $d" != "$last" ]; then echo "STORMWULF-LIVE $cur doomed=$d"; last="$cur $d"; fi
+    sleep 1
+  done
+) &
+"""
+
+
+class Console:
+    """Non-blocking reader of the VM's serial console."""
+
+    def __init__(self, vm):
+        self.vm = vm
+        self.buf = b""
+        os.set_blocking(vm.stdout.fileno(), False)
+
+    def wait_for(self, want, deadline):
+        while time.time() < deadline:
+            try:
+                chunk = self.vm.stdout.read()
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                self.buf += chunk
+            elif self.vm.poll() is not None:
+                return want in self.text()
+            else:
+                time.sleep(0.1)
+            if want in self.text():
+                return True
+        return False
+
+    def text(self):
+        return self.buf.decode("utf-8", "replace")
+
+
+def live_update(vm, live_etc, build_overlays, timeout, work):
+    con = Console(vm)
+    start = time.time()
+    if not con.wait_for("STORMWULF-LIVE v1 doomed=present", start + timeout) or \
+            "STORMWULF-WWCLIENT-STARTED" not in con.text():
+        return live_fail(con, "the node did not come up with wwclient and runtime overlay v1", work)
+    booted = time.time() - start
+    # Let wwclient apply v1 once (it owns the files from then on), then change the overlay.
+    if not con.wait_for("runtime overlay applied", time.time() + 30):
+        return live_fail(con, "wwclient never applied the runtime overlay", work)
+    with open(os.path.join(live_etc, "stormwulf-live"), "w") as f:
+        f.write("v2\n")
+    os.unlink(os.path.join(live_etc, "stormwulf-doomed"))
+    t0 = time.time()
+    build_overlays()
+    if not con.wait_for("STORMWULF-LIVE v2 doomed=gone", t0 + 30):
+        return live_fail(con, "the running node did not pick up the changed runtime overlay", work)
+    print(f"PASS (live): booted in {booted:.1f}s; runtime overlay change visible in the running "
+          f"VM {time.time() - t0:.1f}s after the rebuild (interval 2 s)")
+    for l in con.text().replace("\r", "\n").split("\n"):
+        if "STORMWULF" in l or "wwclient" in l:
+            print("  console: " + l.strip()[:160])
+    return 0
+
+
+def live_fail(con, why, work):
+    print("FAIL (live): " + why + "; last console lines:")
+    for l in [l for l in con.text().replace("\r", "\n").split("\n") if l.strip()][-60:]:
+        print("  " + l[:200])
+    print("--- stormwulfd log:")
+    print(open(os.path.join(work, "stormwulfd.log")).read()[-3000:])
+    return 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True, help="CMake build directory")
-    ap.add_argument("--mode", choices=["zstd", "gz", "unknown", "overlays", "kernel"], default="zstd")
+    ap.add_argument("--mode", choices=["zstd", "gz", "unknown", "overlays", "kernel", "live"], default="zstd")
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
@@ -83,13 +171,35 @@ def main():
         subprocess.run([os.path.join(src, "scripts", "make-sample-image.sh"), rootfs, "sample"],
                        check=True)
         kernel_yaml = ""
-        if args.mode == "kernel":
+        overlay_dir = os.path.join(src, "overlays")
+        if args.mode == "live":
+            # wwclient inside the image; test overlays next to a copy of the shipped ones.
+            wwclient = os.path.join(args.build, "agent", "wwclient-static")
+            if not os.path.exists(wwclient):
+                print("SKIP: no wwclient-static (sanitizer build?)")
+                return SKIP
+            shutil.copy(wwclient, os.path.join(rootfs, "usr", "bin", "wwclient"))
+            overlay_dir = os.path.join(work, "overlays")
+            shutil.copytree(os.path.join(src, "overlays"), overlay_dir, symlinks=True)
+            initd = os.path.join(overlay_dir, "live-agent", "rootfs", "warewulf", "init.d")
+            os.makedirs(initd)
+            with open(os.path.join(initd, "50-wwclient"), "w") as f:
+                f.write(LIVE_AGENT)
+            os.chmod(os.path.join(initd, "50-wwclient"), 0o755)
+            live_etc = os.path.join(overlay_dir, "live-runtime", "rootfs", "etc")
+            os.makedirs(live_etc)
+            with open(os.path.join(live_etc, "stormwulf-live"), "w") as f:
+                f.write("v1\n")
+            with open(os.path.join(live_etc, "stormwulf-doomed"), "w") as f:
+                f.write("delete me\n")
+        if args.mode in ("kernel", "live"):
             # The image has no kernel; the node boots an imported one with a modules layer.
             subprocess.run([swctl, "image", "import", rootfs, "sample", "--store", store,
                             "--no-kernel", "--quiet"], check=True)
             version = os.path.basename(kernels[-1])[len("vmlinuz-"):]
             mods = os.path.join(work, "mods", version)
-            for rel in ["kernel/fs/isofs/isofs.ko", "kernel/drivers/cdrom/cdrom.ko"]:
+            for rel in LIVE_MODULES if args.mode == "live" else ["kernel/fs/isofs/isofs.ko",
+                                                                 "kernel/drivers/cdrom/cdrom.ko"]:
                 os.makedirs(os.path.dirname(os.path.join(mods, rel)), exist_ok=True)
                 shutil.copy(os.path.join("/lib/modules", version, rel), os.path.join(mods, rel))
             subprocess.run([swctl, "kernel", "import", kernels[-1], "debian-test", "--modules", mods,
@@ -99,27 +209,33 @@ def main():
             subprocess.run([swctl, "image", "import", rootfs, "sample", "--store", store,
                             "--kernel", kernels[-1], "--quiet"], check=True)
         template = "warewulf-compat" if args.mode == "gz" else "default"
-        modprobe = ", sw.modprobe=isofs" if args.mode == "kernel" else ""
+        modprobe = {"kernel": ", sw.modprobe=isofs",
+                    "live": ", sw.modprobe=virtio_pci:virtio_net"}.get(args.mode, "")
+        poweroff = "" if args.mode == "live" else ", sw.poweroff"
         overlays = ("    system overlay: [wwinit, hostname, hosts]\n"
                     "    runtime overlay: [hosts, stormwulf-marker]\n") if args.mode == "overlays" else ""
+        if args.mode == "live":
+            overlays = ("    system overlay: [wwinit, hostname, hosts, live-agent]\n"
+                        "    runtime overlay: [stormwulf-marker, live-runtime]\n")
         with open(os.path.join(work, "nodes.conf"), "w") as f:
             f.write(f"""nodeprofiles:
   default:
     image name: sample
     ipxe template: {template}
     kernel:
-{kernel_yaml}      args: [console=ttyS0, panic=-1, quiet, sw.poweroff{modprobe}]
+{kernel_yaml}      args: [console=ttyS0, panic=-1, quiet{poweroff}{modprobe}]
 {overlays}nodes:
   vm1:
     profiles: [default]
     network devices:
       default: {{device: eth0, hwaddr: "{MAC}", ipaddr: 10.0.2.15, netmask: 255.255.255.0}}
 """)
-        if args.mode == "overlays":
+        def build_overlays():
             subprocess.run([swctl, "overlay", "build", "--store", store, "--nodes",
-                            os.path.join(work, "nodes.conf"), "--overlay-dir",
-                            os.path.join(src, "overlays"), "--server-ip", "10.0.2.2", "--quiet"],
-                           check=True)
+                            os.path.join(work, "nodes.conf"), "--overlay-dir", overlay_dir,
+                            "--server-ip", "10.0.2.2", "--quiet"], check=True)
+        if args.mode in ("overlays", "live"):
+            build_overlays()
         port = free_port()
         log = open(os.path.join(work, "stormwulfd.log"), "w")
         srv = subprocess.Popen([stormwulfd, "--listen", f"127.0.0.1:{port}", "--store", store,
@@ -145,6 +261,8 @@ def main():
         vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(vm)
+        if args.mode == "live":
+            return live_update(vm, live_etc, build_overlays, args.timeout, work)
         want = {"unknown": "this node is not configured",
                 "overlays": "STORMWULF-RUNTIME runtime overlay for vm1"}.get(
                     args.mode, "STORMWULF-BOOT-OK hostname=sample-node image=sample")
