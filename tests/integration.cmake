@@ -2,3 +2,7 @@
 add_test(NAME server_integration
   COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/server_test.py ${CMAKE_BINARY_DIR})
 set_tests_properties(server_integration PROPERTIES LABELS "integration" TIMEOUT 600)
+# swctl node|profile editing, reload and incremental overlay build (tests/integration/node_cli_test.py).
+add_test(NAME node_cli
+  COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/node_cli_test.py ${CMAKE_BINARY_DIR})
+set_tests_properties(node_cli PROPERTIES LABELS "integration" TIMEOUT 300)

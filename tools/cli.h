@@ -14,6 +14,7 @@ int RunImageCommand(const std::vector<std::string>& args);
 int RunKernelCommand(const std::vector<std::string>& args);
 int RunOverlayCommand(const std::vector<std::string>& args);
 int RunNodeCommand(const std::vector<std::string>& args);
+int RunProfileCommand(const std::vector<std::string>& args);
 int RunPowerCommand(const std::vector<std::string>& args);
 int RunConfigureCommand(const std::vector<std::string>& args);
 

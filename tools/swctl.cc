@@ -14,6 +14,8 @@ constexpr char kUsage[] =
     "groups:\n"
     "  image    import, list, show, delete, export boot images\n"
     "  kernel   import, list, show, delete kernels with their modules layer\n"
+    "  node     list, show, status, add, set, delete nodes (nodes.conf)\n"
+    "  profile  list, show, add, set, delete node profiles\n"
     "  overlay  build per-node system and runtime overlays; render one file\n"
     "  store    stats, gc, fsck, optimize the chunk store\n"
     "\n"
@@ -38,6 +40,8 @@ int main(int argc, char** argv) {
   if (group == "image") return sw::RunImageCommand(args);
   if (group == "overlay") return sw::RunOverlayCommand(args);
   if (group == "kernel") return sw::RunKernelCommand(args);
+  if (group == "node") return sw::RunNodeCommand(args);
+  if (group == "profile") return sw::RunProfileCommand(args);
   std::fprintf(stderr, "swctl: unknown command group '%s'\n\n%s", group.c_str(), kUsage);
   return 2;
 }
