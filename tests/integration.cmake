@@ -6,3 +6,7 @@ set_tests_properties(server_integration PROPERTIES LABELS "integration" TIMEOUT 
 add_test(NAME node_cli
   COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/node_cli_test.py ${CMAKE_BINARY_DIR})
 set_tests_properties(node_cli PROPERTIES LABELS "integration" TIMEOUT 300)
+# swctl power with a fake ipmitool (tests/integration/power_test.py).
+add_test(NAME power_cli
+  COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/power_test.py ${CMAKE_BINARY_DIR})
+set_tests_properties(power_cli PROPERTIES LABELS "integration" TIMEOUT 120)
