@@ -14,7 +14,7 @@ PKGS=(
   # tools used by tests, demo and benchmarks
   zstd xxhash cpio gzip pigz curl bc python3 iproute2 golang-go golang-github-masterminds-sprig-dev
   gnuplot-nox casync debootstrap
-  nginx-light qemu-system-x86 ipxe-qemu seabios linux-image-amd64 busybox-static kmod dnsmasq-base ipmitool
+  nginx-light qemu-system-x86 ipxe-qemu ipxe seabios linux-image-amd64 busybox-static kmod dnsmasq-base ipmitool
 )
 $SUDO apt-get update
 $SUDO apt-get install -y -o DPkg::Lock::Timeout=600 --no-install-recommends "${PKGS[@]}"

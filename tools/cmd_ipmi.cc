@@ -1,11 +1,5 @@
 // swctl power on|off|cycle|reset|status NODES: the nodes' BMCs through ipmitool, in parallel.
 // docs/admin-power.md.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -21,8 +15,7 @@
 #include "common/json.h"
 #include "tools/cli.h"
 #include "tools/cli_util.h"
-
-extern char** environ;
+#include "tools/subprocess.h"
 
 namespace sw {
 namespace {
@@ -41,74 +34,6 @@ struct Outcome {
   int exit_code = -1;
   std::string output;
 };
-
-// Runs argv with extra environment entries; output (stdout+stderr) into *out; kills the
-// process group after timeout_ms. Returns the exit code, -1 on timeout or spawn failure.
-int RunWithTimeout(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra,
-                   int timeout_ms, std::string* out, bool* timed_out) {
-  *timed_out = false;
-  int pfd[2];
-  if (::pipe2(pfd, O_CLOEXEC) != 0) {
-    *out = std::string("pipe: ") + std::strerror(errno);
-    return -1;
-  }
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::strncmp(*e, "IPMI_PASSWORD=", 14) != 0) env_store.emplace_back(*e);
-  }
-  env_store.insert(env_store.end(), env_extra.begin(), env_extra.end());
-  std::vector<char*> envp, args;
-  for (auto& s : env_store) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (auto& s : argv_copy) args.push_back(s.data());
-  args.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(pfd[0]);
-    ::close(pfd[1]);
-    *out = std::string("fork: ") + std::strerror(errno);
-    return -1;
-  }
-  if (pid == 0) {
-    ::setpgid(0, 0);
-    ::dup2(pfd[1], 1);
-    ::dup2(pfd[1], 2);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::execvpe(args[0], args.data(), envp.data());
-    std::fprintf(stderr, "cannot run %s: %s\n", args[0], std::strerror(errno));
-    _exit(127);
-  }
-  ::close(pfd[1]);
-  uint64_t deadline = MonotonicNanos() + static_cast<uint64_t>(timeout_ms) * 1000000;
-  char buf[4096];
-  for (;;) {
-    int64_t left_ms = (static_cast<int64_t>(deadline) - static_cast<int64_t>(MonotonicNanos())) / 1000000;
-    if (left_ms <= 0) {
-      *timed_out = true;
-      ::kill(-pid, SIGKILL);
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    pollfd p{pfd[0], POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left_ms, 1000)));
-    if (r < 0 && errno != EINTR) break;
-    if (r <= 0) continue;
-    ssize_t n = ::read(pfd[0], buf, sizeof(buf));
-    if (n > 0) {
-      if (out->size() < 65536) out->append(buf, static_cast<size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      break;  // EOF: the child (and anything it started) closed the pipe
-    }
-  }
-  ::close(pfd[0]);
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  if (*timed_out) return -1;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 std::string FirstLine(const std::string& s) {
   size_t start = s.find_first_not_of(" \r\n\t");
@@ -200,12 +125,12 @@ int RunPowerCommand(const std::vector<std::string>& args) {
       std::vector<std::string> argv = {ipmitool, "-I", get("interface", "lanplus"), "-H", addr,
                                        "-p", get("port", "623"), "-U", get("username", "ADMIN"),
                                        "-E", "chassis", "power", action};
-      std::string out;
-      o.exit_code = RunWithTimeout(argv, {"IPMI_PASSWORD=" + get("password", "")}, timeout_ms, &out,
-                                   &o.timed_out);
+      ProcessResult pr = RunProcess(argv, {"IPMI_PASSWORD=" + get("password", "")}, timeout_ms);
+      o.exit_code = pr.exit_code;
+      o.timed_out = pr.timed_out;
       o.ok = o.exit_code == 0;
       o.output = o.timed_out ? "timed out after " + std::to_string(timeout_ms / 1000) + " s"
-                             : FirstLine(out);
+                             : FirstLine(pr.output);
     }
   };
   int parallel = std::clamp(vm["parallel"].as<int>(), 1, 1024);

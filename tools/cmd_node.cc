@@ -23,6 +23,7 @@
 #include "tools/cli.h"
 #include "tools/cli_util.h"
 #include "tools/kernels.h"
+#include "tools/subprocess.h"
 
 namespace sw {
 namespace {
@@ -240,19 +241,9 @@ int RebuildOverlays(const po::variables_map& vm, const std::string& store_root,
                                    "--overlay-dir", vm["overlay-dir"].as<std::string>(),
                                    "--server-ip", vm["server-ip"].as<std::string>()};
   argv.insert(argv.end(), nodes.begin(), nodes.end());
-  pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    std::vector<char*> a;
-    for (auto& s : argv) a.push_back(s.data());
-    a.push_back(nullptr);
-    ::execv(a[0], a.data());
-    _exit(127);
-  }
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  ProcessResult r = RunProcess(argv);
+  if (!r.output.empty()) std::cerr << r.output;
+  return r.exit_code;
 }
 
 // The edit transaction shared by add/set/delete of nodes and profiles: lock, load, edit,

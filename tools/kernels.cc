@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,41 +13,10 @@
 #include "chunkstore/newc.h"
 #include "common/fs_util.h"
 #include "tools/sources.h"
+#include "tools/subprocess.h"
 
 namespace sw {
 namespace {
-
-// Runs argv (PATH lookup), stdout and stderr into *output. Returns the exit status, or -1.
-int RunProcess(const std::vector<std::string>& argv, std::string* output) {
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return -1;
-  pid_t pid = ::fork();
-  if (pid < 0) {
-    ::close(pipefd[0]);
-    ::close(pipefd[1]);
-    return -1;
-  }
-  if (pid == 0) {
-    ::dup2(pipefd[1], 1);
-    ::dup2(pipefd[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    ::execvp(args[0], args.data());
-    _exit(127);
-  }
-  ::close(pipefd[1]);
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(pipefd[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
-    if (n > 0) output->append(buf, static_cast<size_t>(n));
-  }
-  ::close(pipefd[0]);
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 // Scratch files (removed after the import) need neither atomic replacement nor fsync.
 Status WriteScratchFile(const std::string& path, std::string_view data, mode_t mode) {
@@ -135,16 +103,13 @@ Result<std::vector<TreeEntry>> ModulesLayerEntries(const std::string& moddir,
     std::string base_mods = *scratch + "/lib/modules";
     SW_RETURN_IF_ERROR(MakeDirs(base_mods));
     dir = base_mods + "/" + version;
-    std::string out;
-    if (RunProcess({"cp", "-a", moddir, dir}, &out) != 0) {
-      return Status::IOError("copying " + moddir + " for depmod: " + out);
-    }
-    out.clear();
-    int rc = RunProcess({"depmod", "-b", *scratch, version}, &out);
-    if (rc != 0) {
+    ProcessResult cp = RunProcess({"cp", "-a", moddir, dir});
+    if (cp.exit_code != 0) return Status::IOError("copying " + moddir + " for depmod: " + cp.output);
+    ProcessResult dm = RunProcess({"depmod", "-b", *scratch, version});
+    if (dm.exit_code != 0) {
       return Status::IOError(moddir + " has no modules.dep and depmod " +
-                             (rc == 127 ? std::string("is not installed (apt-get install kmod)")
-                                        : "failed: " + out));
+                             (dm.exit_code == 127 ? std::string("is not installed (apt-get install kmod)")
+                                                  : "failed: " + dm.output));
     }
   }
   SW_ASSIGN_OR_RETURN(auto tree, ReadSource(dir, {}, /*default_excludes=*/false, tmp_dir));
