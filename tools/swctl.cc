@@ -18,6 +18,7 @@ constexpr char kUsage[] =
     "  profile  list, show, add, set, delete node profiles\n"
     "  overlay  build per-node system and runtime overlays; render one file\n"
     "  power    on, off, cycle, status of nodes through their BMCs (ipmitool)\n"
+    "  configure dhcp|tftp: dnsmasq configuration and TFTP root for PXE\n"
     "  store    stats, gc, fsck, optimize the chunk store\n"
     "\n"
     "Every command takes --store DIR (default: $STORMWULF_STORE, else /var/lib/stormwulf).\n"
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   if (group == "node") return sw::RunNodeCommand(args);
   if (group == "profile") return sw::RunProfileCommand(args);
   if (group == "power") return sw::RunPowerCommand(args);
+  if (group == "configure") return sw::RunConfigureCommand(args);
   std::fprintf(stderr, "swctl: unknown command group '%s'\n\n%s", group.c_str(), kUsage);
   return 2;
 }
