@@ -93,7 +93,7 @@ std::string Store::DefaultRoot(const std::string& flag_value) {
   if (const char* env = std::getenv("STORMWULF_STORE"); env != nullptr && env[0] != '\0') {
     return env;
   }
-  return "/var/lib/stormwulf";
+  return "/var/lib/stormwulf/store";
 }
 
 std::string Store::ChunkPath(const ChunkId& id) const {

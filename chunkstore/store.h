@@ -53,7 +53,7 @@ class Store {
   // NotFound if root is not a store and !opts.create; InvalidArgument if root exists but is not
   // a store directory.
   static Result<std::unique_ptr<Store>> Open(const std::string& root, const StoreOptions& opts);
-  // The store directory from --store, else $STORMWULF_STORE, else /var/lib/stormwulf.
+  // The store directory from --store, else $STORMWULF_STORE, else /var/lib/stormwulf/store.
   static std::string DefaultRoot(const std::string& flag_value);
 
   const std::string& root() const { return root_; }

@@ -42,7 +42,7 @@ TEST_F(StoreTest, OpenRules) {
   EXPECT_EQ(Store::DefaultRoot(""), "/from/env");
   EXPECT_EQ(Store::DefaultRoot("/flag"), "/flag");
   unsetenv("STORMWULF_STORE");
-  EXPECT_EQ(Store::DefaultRoot(""), "/var/lib/stormwulf");
+  EXPECT_EQ(Store::DefaultRoot(""), "/var/lib/stormwulf/store");
 }
 
 TEST_F(StoreTest, ChunkRoundTripAndVerify) {

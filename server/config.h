@@ -12,7 +12,7 @@ namespace sw {
 
 struct ServerConfig {
   std::vector<std::string> listen = {"0.0.0.0:9873"};
-  std::string store;                               // "" = $STORMWULF_STORE or /var/lib/stormwulf
+  std::string store;                               // "" = $STORMWULF_STORE or /var/lib/stormwulf/store
   std::string nodes = "/etc/stormwulf/nodes.conf";  // Warewulf's nodes.conf format
   std::string ipxe_dir = "/usr/share/stormwulf/ipxe";
   std::string arp_file = "/proc/net/arp";

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
       "config", po::value<std::string>(), "YAML config file (see docs/config/stormwulfd.yaml)")(
       "listen", po::value<std::vector<std::string>>()->composing(),
       "ADDR:PORT to listen on, repeatable (default 0.0.0.0:9873)")(
-      "store", po::value<std::string>(), "chunk store (default $STORMWULF_STORE, /var/lib/stormwulf)")(
+      "store", po::value<std::string>(), "chunk store (default $STORMWULF_STORE, /var/lib/stormwulf/store)")(
       "nodes", po::value<std::string>(), "nodes.conf (default /etc/stormwulf/nodes.conf)")(
       "ipxe-dir", po::value<std::string>(), "directory of iPXE templates (*.ipxe)")(
       "arp-file", po::value<std::string>(), "ARP table used to identify nodes by IP")(

@@ -30,7 +30,7 @@ int ParseArgs(const std::vector<std::string>& args, const std::string& usage,
 void AddCommonOptions(po::options_description* opts) {
   opts->add_options()("help,h", "show this help")(
       "store", po::value<std::string>()->default_value(""),
-      "chunk store directory (default: $STORMWULF_STORE, else /var/lib/stormwulf)");
+      "chunk store directory (default: $STORMWULF_STORE, else /var/lib/stormwulf/store)");
 }
 
 std::unique_ptr<Store> OpenStoreOrDie(const po::variables_map& vm, bool create) {

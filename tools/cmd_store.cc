@@ -13,10 +13,22 @@ namespace {
 constexpr char kUsage[] =
     "usage: swctl store <command> [options]\n\n"
     "commands:\n"
+    "  init                  create an empty store (idempotent; import does it too)\n"
     "  stats [--json]        chunk count, stored and logical bytes, dedup ratio\n"
     "  gc [--dry-run]        delete chunks and manifests no ref reaches (waits for writers)\n"
     "  fsck [--repair]       re-hash every chunk, check every manifest's SHA-256 and every ref\n"
     "  optimize [--level N]  recompress chunks at a high zstd level, in place, while serving\n";
+
+int Init(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  AddCommonOptions(&opts);
+  po::variables_map vm;
+  if (int rc = ParseArgs(args, "usage: swctl store init [--store DIR]", opts, {}, &vm); rc >= 0) return rc;
+  auto store = OpenStoreOrDie(vm, /*create=*/true);
+  if (!store) return 1;
+  printf("store ready at %s\n", store->root().c_str());
+  return 0;
+}
 
 int Stats(const std::vector<std::string>& args) {
   po::options_description opts("options");
@@ -140,6 +152,7 @@ int RunStoreCommand(const std::vector<std::string>& args) {
     return args.empty() ? 2 : 0;
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "init") return Init(rest);
   if (args[0] == "stats") return Stats(rest);
   if (args[0] == "gc") return Gc(rest);
   if (args[0] == "fsck") return FsckCmd(rest);

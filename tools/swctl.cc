@@ -21,7 +21,7 @@ constexpr char kUsage[] =
     "  configure dhcp|tftp: dnsmasq configuration and TFTP root for PXE\n"
     "  store    stats, gc, fsck, optimize the chunk store\n"
     "\n"
-    "Every command takes --store DIR (default: $STORMWULF_STORE, else /var/lib/stormwulf).\n"
+    "Every command takes --store DIR (default: $STORMWULF_STORE, else /var/lib/stormwulf/store).\n"
     "Run `swctl <group> --help` for a group's commands.\n";
 
 }  // namespace
