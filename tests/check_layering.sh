@@ -5,7 +5,7 @@
 #   chunkstore -> common          uring -> common          tmpl -> common      cluster -> tmpl common
 #   server     -> uring chunkstore tmpl cluster common
 #   agent      -> uring chunkstore common
-#   tools      -> chunkstore tmpl cluster common
+#   tools      -> chunkstore tmpl cluster agent common   (swctl node status uses the agent's HTTP client)
 #   bench, tests may include anything; nothing includes them.
 set -u
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -17,7 +17,7 @@ declare -A allowed=(
   [cluster]="tmpl common"
   [server]="uring chunkstore tmpl cluster common"
   [agent]="uring chunkstore common"
-  [tools]="chunkstore tmpl cluster common"
+  [tools]="chunkstore tmpl cluster agent common"
 )
 modules="common chunkstore uring tmpl cluster server agent tools bench tests"
 fail=0
