@@ -13,10 +13,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "agent/http_client.h"
+#include "agent/provision.h"
 #include "agent/runtime_client.h"
 #include "common/fs_util.h"
 #include "common/log.h"
@@ -24,7 +26,7 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: wwclient [options]\n"
+    "usage: wwclient [options]          (and `wwclient provision --help` for two-stage boot)\n"
     "Keeps this node's runtime overlay current: polls GET /runtime/<wwid> with If-None-Match,\n"
     "verifies and applies each new version atomically (deletions included).\n\n"
     "  --server URL        head node, e.g. http://10.0.0.1:9873 (default: $WW_SERVER, else the\n"
@@ -115,7 +117,128 @@ bool SleepOrSignal(double seconds, const sigset_t& set, bool* stop) {
 
 }  // namespace
 
+constexpr char kProvisionUsage[] =
+    "usage: wwclient provision --root DIR [options]\n"
+    "Two-stage boot: materializes this node's whole image into DIR from the chunk store behind\n"
+    "stormwulfd (manifest from /image/<wwid>?manifest=1, segments from /chunks/<id>), fetching\n"
+    "segments in parallel, verifying each (XXH3-128) and the whole image (SHA-256), and caching\n"
+    "them so the next provision fetches only what changed.\n\n"
+    "  --server URL        head node (default: $WW_SERVER, else the config's `server`)\n"
+    "  --root DIR          where the image goes (e.g. /newroot, a tmpfs)\n"
+    "  --cache DIR         segment cache (default /var/cache/wwclient; \"\" disables)\n"
+    "  --parallel N        segments in flight (default 8)\n"
+    "  --wwid ID, --cmdline FILE, --sys DIR, --config FILE   identity and config, as for refresh\n"
+    "  --no-chown          do not chown or create devices (testing as a normal user)\n"
+    "  --quiet             no progress line\n"
+    "Exit codes: 0 done, 1 failed (nothing usable in DIR), 2 usage.\n";
+
+int RunProvision(int argc, char** argv) {
+  Flags f;
+  std::string cache = "/var/cache/wwclient";
+  int parallel = 8;
+  bool quiet = false;
+  std::vector<std::string> explicit_keys;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "wwclient provision: %s needs a value\n", a.c_str());
+        exit(2);
+      }
+      explicit_keys.push_back(a.substr(2));
+      return argv[++i];
+    };
+    if (a == "-h" || a == "--help") {
+      fputs(kProvisionUsage, stdout);
+      return 0;
+    } else if (a == "--server") {
+      f.server = value();
+    } else if (a == "--root") {
+      f.root = value();
+    } else if (a == "--cache") {
+      cache = value();
+    } else if (a == "--parallel") {
+      parallel = atoi(value().c_str());
+    } else if (a == "--wwid") {
+      f.wwid = value();
+    } else if (a == "--cmdline") {
+      f.cmdline = value();
+    } else if (a == "--sys") {
+      f.sys = value();
+    } else if (a == "--config") {
+      f.config = value();
+    } else if (a == "--no-chown") {
+      f.chown = false;
+    } else if (a == "--quiet" || a == "-q") {
+      quiet = true;
+    } else {
+      fprintf(stderr, "wwclient provision: unknown option '%s'\n\n%s", a.c_str(), kProvisionUsage);
+      return 2;
+    }
+  }
+  ReadConfig(f.config, &f, explicit_keys);
+  if (f.server.empty() && getenv("WW_SERVER") != nullptr) f.server = getenv("WW_SERVER");
+  if (f.server.empty() || f.root.empty() || f.root == "/") {
+    fprintf(stderr, "wwclient provision: give --server URL and --root DIR (not /)\n");
+    return 2;
+  }
+  auto url = sw::HttpUrl::Parse(f.server);
+  if (!url.ok()) {
+    fprintf(stderr, "wwclient provision: %s\n", url.status().ToString().c_str());
+    return 2;
+  }
+  sw::NodeIdentity id;
+  if (!f.wwid.empty()) {
+    id.wwid = f.wwid;
+  } else {
+    auto r = sw::ReadIdentity(f.cmdline, f.sys);
+    if (!r.ok()) {
+      fprintf(stderr, "wwclient provision: %s (give --wwid)\n", r.status().ToString().c_str());
+      return 2;
+    }
+    id = *r;
+  }
+  sw::ProvisionOptions o;
+  o.root = f.root;
+  o.cache_dir = cache;
+  o.parallel = parallel;
+  o.set_owner = f.chown;
+  if (!id.assetkey.empty()) o.query += "assetkey=" + id.assetkey;
+  if (!id.uuid.empty()) o.query += std::string(o.query.empty() ? "" : "&") + "uuid=" + id.uuid;
+  std::mutex progress_mu;
+  uint64_t last_ns = 0;
+  const uint64_t t0 = sw::MonotonicNanos();
+  if (!quiet && isatty(2)) {
+    o.progress = [&](uint64_t done, uint64_t total, uint64_t bytes) {
+      std::lock_guard<std::mutex> l(progress_mu);
+      uint64_t now = sw::MonotonicNanos();
+      if (now - last_ns < 100000000 && done != total) return;
+      last_ns = now;
+      fprintf(stderr, "\rprovisioning: %llu/%llu segments, %.1f MB fetched", (unsigned long long)done,
+              (unsigned long long)total, static_cast<double>(bytes) / 1e6);
+    };
+  }
+  sw::ProvisionReport rep;
+  sw::Status s = sw::Provision(*url, id.wwid, o, &rep);
+  if (o.progress) fputc('\n', stderr);
+  if (!s.ok()) {
+    fprintf(stderr, "wwclient provision: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  double secs = static_cast<double>(sw::MonotonicNanos() - t0) / 1e9;
+  if (!quiet) {
+    printf("provisioned %s: %.1f MB image, %llu segments (%llu fetched, %.1f MB; %llu from cache), "
+           "%llu entries in %.2f s, SHA-256 %s verified\n",
+           f.root.c_str(), static_cast<double>(rep.raw_bytes) / 1e6, (unsigned long long)rep.segments,
+           (unsigned long long)rep.fetched, static_cast<double>(rep.bytes_fetched) / 1e6,
+           (unsigned long long)rep.from_cache, (unsigned long long)rep.entries, secs,
+           rep.sha256.substr(0, 16).c_str());
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && strcmp(argv[1], "provision") == 0) return RunProvision(argc - 1, argv + 1);
   Flags f;
   std::vector<std::string> explicit_keys;
   for (int i = 1; i < argc; ++i) {

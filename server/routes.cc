@@ -318,6 +318,23 @@ void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
   } else if (stage == "image") {
     if (node->image_name.empty()) return Reply(w, HttpResponse::Status(400), route);
     ref = "images/" + node->image_name;
+    if (req.QueryParam("manifest", &q)) {
+      // Two-stage boot (wwclient provision): the manifest; segments then come from /chunks/.
+      auto art = arts_.Get(ref);
+      if (!art.ok()) {
+        return Reply(w, HttpResponse::Status(art.status().IsNotFound() ? 404 : 500), route);
+      }
+      auto f = OpenShared(store_->ManifestPath((*art)->manifest_id));
+      if (!f.ok()) return Reply(w, HttpResponse::Status(500), route);
+      HttpResponse r;
+      r.body.push_back(BodyPiece{*f, nullptr, 0, (*f)->size});
+      r.content_type = "application/octet-stream";
+      r.etag = "\"" + (*art)->manifest_id.Hex() + "\"";
+      r.last_modified = (*art)->manifest.created_unix;
+      r.extra_headers.emplace_back("Cache-Control", kRevalidate);
+      Seen(node->id, "image", "manifest", req.PeerAddress());
+      return Reply(w, std::move(r), route);
+    }
   } else if (stage == "system" || stage == "runtime") {
     ref = "overlays/" + node->id + "/" + stage;
   } else {

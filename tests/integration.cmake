@@ -10,3 +10,7 @@ set_tests_properties(node_cli PROPERTIES LABELS "integration" TIMEOUT 300)
 add_test(NAME power_cli
   COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/power_test.py ${CMAKE_BINARY_DIR})
 set_tests_properties(power_cli PROPERTIES LABELS "integration" TIMEOUT 120)
+# wwclient provision (two-stage boot) against stormwulfd (tests/integration/provision_test.py).
+add_test(NAME provision
+  COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/provision_test.py ${CMAKE_BINARY_DIR})
+set_tests_properties(provision PROPERTIES LABELS "integration" TIMEOUT 300)
