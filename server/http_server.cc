@@ -773,8 +773,12 @@ void HttpServer::Loop::Conn::OnSpliceIn(int res, uint32_t) {
 
 void HttpServer::Loop::Conn::SubmitSpliceOut() {
   io_uring_sqe* sqe = loop_->ring_->Sqe(&splice_out_op_);
+  // SPLICE_F_MORE corks the socket; on the response's last bytes it would hold them back until
+  // the kernel's 200 ms cork timer fires (a client waiting for the end of the body, like a
+  // sequential keep-alive fetcher, would wait that long on every response).
+  bool more = piece_ + 1 < pieces_.size() || piece_off_ < pieces_[piece_].length;
   io_uring_prep_splice(sqe, pipe_r_, -1, fd_, -1, static_cast<unsigned>(pipe_bytes_),
-                       SPLICE_F_MORE);
+                       more ? SPLICE_F_MORE : 0);
   ++inflight_;
 }
 

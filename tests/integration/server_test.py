@@ -204,6 +204,20 @@ nodes:
         check(get(port, f"/ipxe/{MAC}?compress=gz")[0] == 404, "compress on a template route -> 404")
         check(get(port, "//ipxe//" + MAC)[0] == 200, "// collapses to /")
 
+        # Sequential keep-alive requests for file bodies: the last bytes of each response must
+        # not wait for the kernel's 200 ms cork timer (a bug once: SPLICE_F_MORE on the final
+        # splice). 30 such waits would take 6 s; without them this takes milliseconds.
+        mids = [p for p in os.listdir(os.path.join(store, "manifests"))]
+        some = [f for d in mids for f in os.listdir(os.path.join(store, "manifests", d))][:1]
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        t0 = time.time()
+        for _ in range(30):
+            c.request("GET", "/manifests/" + some[0])
+            c.getresponse().read()
+        took = time.time() - t0
+        c.close()
+        check(took < 3.0, f"30 sequential keep-alive file responses are not held back by TCP corking ({took:.2f}s)")
+
         # Kernel override and the modules layer (/kmods, Warewulf 4.5's stage=kmods).
         st, _, body = get(port, "/ipxe/52:54:00:aa:00:03")
         check(st == 200 and b"initrd --name kmods ${base}/kmods/52:54:00:aa:00:03?" in body
