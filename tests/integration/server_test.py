@@ -222,7 +222,7 @@ nodes:
         st, _, body = get(port, "/ipxe/52:54:00:aa:00:03")
         check(st == 200 and b"initrd --name kmods ${base}/kmods/52:54:00:aa:00:03?" in body
               and b"initrd=kmods" in body,
-              "a node with an imported kernel gets the modules initrd in its script: " + body.decode()[-400:])
+              "a node with an imported kernel gets the modules initrd in its script")
         check(b"kmods" not in get(port, f"/ipxe/{MAC}")[2], "a node on its image's kernel does not")
         st, _, body = get(port, "/kernel/52:54:00:aa:00:03")
         check(st == 200 and body == open(kernel2, "rb").read(), "kernel: version: NAME serves the imported kernel")
