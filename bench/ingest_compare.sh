@@ -18,35 +18,7 @@ W=$(mktemp -d /tmp/sw-ingest.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
-gen_tree() {  # DIR MB
-  python3 - "$1" "$2" <<'PY'
-import math, os, random, sys
-out, budget = sys.argv[1], int(sys.argv[2]) << 20
-rng = random.Random(1)
-def pool():
-    for root, dirs, files in os.walk('/usr'):
-        dirs.sort()
-        for f in sorted(files):
-            p = os.path.join(root, f)
-            if os.path.islink(p) or not os.path.isfile(p):
-                continue
-            try:
-                with open(p, 'rb') as fh:
-                    yield fh.read()
-            except OSError:
-                pass
-src, buf, n, total = pool(), b'', 0, 0
-while total < budget:
-    size = int(math.exp(rng.uniform(math.log(64), math.log(4 << 20))))
-    while len(buf) < size:
-        buf += next(src)
-    d = os.path.join(out, 'd%03d' % (n // 144), 's%02d' % (n // 12 % 12))
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, 'f%06d' % n), 'wb') as fh:
-        fh.write(buf[:size])
-    buf, n, total = buf[size:], n + 1, total + size
-PY
-}
+gen_tree() { python3 "$(dirname "$0")/gen_tree.py" "$1" "$2"; }  # DIR MB
 if [[ $TREE == gen:* ]]; then
   gen_tree "$W/v1" "${TREE#gen:}"
 else

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Two-stage boot, measured: materialize the same image into a tmpfs root with
+#   ours:   wwclient provision (parallel segment fetch, verify, cache)
+#   anchor: curl .../image.img.gz | gzip -d | cpio -idm   (Warewulf's dracut two-stage: one cpio
+#           archive, gzip, as `wwctl image build` writes it, served by nginx with sendfile)
+# ours from stormwulfd, the anchor from nginx, both on 127.0.0.1; cold (empty cache) and warm
+# (after 2% of the files changed and the image was rebuilt/re-imported; ours keeps its segment
+# cache, the anchor has none: that is the point). The anchor's image is built outside the timing.
+# Prints medians and the anchor/ours ratios of the same run.
+#   bench/provision_compare.sh [gen:MB|TREE] [BUILD_DIR] [REPS]
+set -euo pipefail
+TREE=${1:-gen:1024}
+BUILD=$(cd "${2:-build}" && pwd)
+REPS=${3:-3}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+SWCTL=$BUILD/tools/swctl
+WWCLIENT=$BUILD/agent/wwclient
+STORMWULFD=$BUILD/server/stormwulfd
+MAC=52:54:00:cc:00:01
+# Roots and caches in RAM (a diskless node provisions into tmpfs); sources and store on disk.
+W=$(mktemp -d /tmp/sw-prov.XXXXXX)
+R=$(mktemp -d /dev/shm/sw-prov.XXXXXX)
+pid=""
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$W" "$R"' EXIT
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+now() { date +%s.%N; }
+
+if [[ $TREE == gen:* ]]; then
+  echo "generating a ${TREE#gen:} MB tree ..." >&2
+  python3 "$SRC/bench/gen_tree.py" "$W/tree" "${TREE#gen:}"
+else
+  cp -a "$TREE" "$W/tree"
+fi
+"$SWCTL" image import "$W/tree" img --store "$W/store" --no-kernel --no-default-excludes -q
+printf 'nodes:\n  p1:\n    image name: img\n    network devices:\n      default: {hwaddr: "%s"}\n' "$MAC" > "$W/nodes.conf"
+port=$((20000 + RANDOM % 20000))
+"$STORMWULFD" --listen 127.0.0.1:$port --store "$W/store" --nodes "$W/nodes.conf" \
+  --ipxe-dir "$SRC/ipxe-scripts" --log-level warning > "$W/stormwulfd.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/status" >/dev/null && break; sleep 0.05; done
+URL=http://127.0.0.1:$port
+# The anchor's server: nginx serving the Warewulf-style image file.
+mkdir -p "$W/www" "$W/nginx"
+warewulf_image() { (cd "$W/tree" && find . -mindepth 1 | cpio -o -H newc --quiet | pigz -6 > "$W/www/image.img.gz"); }
+warewulf_image
+nport=$((port + 1))
+user_line=""; [ "$(id -u)" = 0 ] && user_line="user root;"  # workers must read the 0700 temp dir
+cat > "$W/nginx/nginx.conf" <<EOF
+$user_line
+worker_processes 1;
+daemon off;
+pid $W/nginx/nginx.pid;
+error_log $W/nginx/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  server { listen 127.0.0.1:$nport; root $W/www; }
+}
+EOF
+nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" &
+npid=$!
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; kill $npid 2>/dev/null; rm -rf "$W" "$R"' EXIT
+for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$nport/image.img.gz" && break; sleep 0.05; done
+
+ours() {  # cache kept or not is the caller's business
+  rm -rf "$R/root"
+  "$WWCLIENT" provision --server "$URL" --wwid "$MAC" --root "$R/root" --cache "$R/cache" --quiet
+}
+anchor() {
+  rm -rf "$R/root2" && mkdir -p "$R/root2"
+  curl -fsS "http://127.0.0.1:$nport/image.img.gz" | gzip -d | (cd "$R/root2" && cpio -idm --quiet 2>/dev/null)
+}
+timed() { local t0; t0=$(now); "$@"; echo "$(now) - $t0" | bc; }
+
+size=$(du -sb "$W/tree" | cut -f1)
+anchor  # warm-up (page cache)
+declare -a oc ac ow aw
+for rep in $(seq "$REPS"); do
+  rm -rf "$R/cache"
+  oc+=("$(timed ours)")
+  ac+=("$(timed anchor)")
+done
+# Same content check: both roots hold the tree.
+diff -r "$W/tree" "$R/root" >/dev/null || { echo "ours differs from the tree" >&2; exit 1; }
+diff -r "$W/tree" "$R/root2" >/dev/null || { echo "anchor differs from the tree" >&2; exit 1; }
+
+cp -a "$R/cache" "$R/cache-v1"  # what a node has after booting v1
+# 2% of the files change; a new version is imported; ours provisions again with its cache.
+find "$W/tree" -type f | sort | awk 'NR % 50 == 0' | while read -r f; do echo "update $RANDOM" >> "$f"; done
+"$SWCTL" image import "$W/tree" img --store "$W/store" --no-kernel --no-default-excludes -q
+warewulf_image
+sleep 1.2  # stormwulfd re-reads refs at most once a second
+anchor  # warm-up (page cache)
+for rep in $(seq "$REPS"); do
+  rm -rf "$R/cache" && cp -a "$R/cache-v1" "$R/cache"  # every warm run starts from the v1 cache
+  ow+=("$(timed ours)")
+  aw+=("$(timed anchor)")
+done
+diff -r "$W/tree" "$R/root" >/dev/null || { echo "ours (warm) differs from the new tree" >&2; exit 1; }
+
+OC=$(printf '%s\n' "${oc[@]}" | median); AC=$(printf '%s\n' "${ac[@]}" | median)
+OW=$(printf '%s\n' "${ow[@]}" | median); AW=$(printf '%s\n' "${aw[@]}" | median)
+printf 'image: %.0f MB in %s files; %s reps; roots in tmpfs; stormwulfd and nginx on 127.0.0.1\n' \
+  "$(echo "$size / 1000000" | bc -l)" "$(find "$W/tree" -type f | wc -l)" "$REPS"
+printf '%-34s %10s %10s %8s\n' "" "ours (s)" "anchor (s)" "ratio"
+printf '%-34s %10.2f %10.2f %7.2fx\n' "cold (empty cache)" "$OC" "$AC" "$(echo "$AC / $OC" | bc -l)"
+printf '%-34s %10.2f %10.2f %7.2fx\n' "warm (after a 2%% update)" "$OW" "$AW" "$(echo "$AW / $OW" | bc -l)"
+echo "ratio = anchor time / ours (goal: >= 2x cold, >= 10x warm)"
