@@ -43,8 +43,8 @@ void NewcAppendHeader(std::string* out, const NewcHeader& h, std::string_view na
   char hdr[kNewcHeaderSize];
   std::memcpy(hdr, "070701", 6);
   const uint32_t fields[13] = {h.ino,      h.mode,     h.uid,       h.gid,
-                               h.nlink,    h.mtime,    h.filesize,  0 /*devmajor*/,
-                               0 /*devminor*/, h.rdevmajor, h.rdevminor,
+                               h.nlink,    h.mtime,    h.filesize,  h.devmajor,
+                               h.devminor, h.rdevmajor, h.rdevminor,
                                static_cast<uint32_t>(name.size() + 1), 0 /*check*/};
   for (int i = 0; i < 13; ++i) PutHex8(hdr + 6 + 8 * i, fields[i]);
   out->append(hdr, kNewcHeaderSize);
@@ -86,7 +86,7 @@ Result<std::vector<NewcEntry>> ParseNewc(std::string_view raw, size_t* archives)
       }
     }
     NewcEntry e;
-    e.h = NewcHeader{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[9], f[10]};
+    e.h = NewcHeader{f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[9], f[10], f[7], f[8]};
     uint32_t namesize = f[11];
     size_t name_off = pos + kNewcHeaderSize;
     if (namesize == 0 || namesize > 65536 || raw.size() - name_off < namesize ||
@@ -110,6 +110,28 @@ Result<std::vector<NewcEntry>> ParseNewc(std::string_view raw, size_t* archives)
   }
   if (in_archive) return Status::Corruption("newc: archive does not end with TRAILER!!!");
   if (archives) *archives = n_archives;
+  return out;
+}
+
+Result<std::string> NewcAsContinuation(std::string_view segment, uint64_t dev) {
+  size_t archives = 0;
+  SW_ASSIGN_OR_RETURN(auto entries, ParseNewc(segment, &archives));
+  if (archives != 1) return Status::Corruption("newc: a segment must be exactly one archive");
+  std::string out;
+  out.reserve(segment.size());
+  for (auto& e : entries) {
+    e.h.devmajor = static_cast<uint32_t>(dev >> 32);
+    e.h.devminor = static_cast<uint32_t>(dev);
+    NewcAppendHeader(&out, e.h, e.name);
+    out.append(e.data);
+    NewcAppendPad(&out);
+  }
+  return out;
+}
+
+std::string NewcTrailerArchive() {
+  std::string out;
+  NewcAppendTrailer(&out);
   return out;
 }
 

@@ -25,6 +25,10 @@ struct NewcHeader {
   uint32_t filesize = 0;
   uint32_t rdevmajor = 0;
   uint32_t rdevminor = 0;
+  // The device of the file system the entry came from: 0 in segments; readers (GNU cpio, the
+  // kernel) match hard links by (dev, ino), so NewcAsContinuation sets it per segment.
+  uint32_t devmajor = 0;
+  uint32_t devminor = 0;
 };
 
 // Appends header + NUL-terminated name + padding to a multiple of 4 (counted from the start of the
@@ -49,5 +53,19 @@ struct NewcEntry {
 // archives seen. Corruption on malformed input (bad magic, truncation, bad hex, a name without
 // its NUL, a stream that does not end on a TRAILER).
 Result<std::vector<NewcEntry>> ParseNewc(std::string_view raw, size_t* archives = nullptr);
+
+// One segment (a complete newc archive) rewritten as a *continuation* of a larger archive: the
+// same entries, without its TRAILER!!!, every header's devmajor:devminor set to the two halves of
+// `dev`. Userspace cpio readers (GNU cpio, so Warewulf's dracut module and wwclient, which run
+// `gzip -d | cpio -i`) stop at the first TRAILER!!!, so a segmented image only extracts fully if
+// the segments are continuations closed by one final trailer (NewcTrailerArchive). The kernel
+// accepts the same stream: a compressed member may end at any entry boundary
+// (shared/reference/pxe-boot-facts.md, case b4). A distinct `dev` per segment (derived from its
+// chunk id) keeps each segment's own inode numbering from joining unrelated hard-link groups:
+// both GNU cpio and the kernel match links by (dev, ino). Corruption if `segment` is not newc.
+Result<std::string> NewcAsContinuation(std::string_view segment, uint64_t dev);
+
+// An archive holding only TRAILER!!! (closes a stream of continuations).
+std::string NewcTrailerArchive();
 
 }  // namespace sw
