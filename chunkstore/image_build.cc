@@ -596,11 +596,28 @@ Result<BuildResult> StoreBlob(Store* store, const std::string& path, ArtifactKin
   return r;
 }
 
+std::string GzipMember(std::string_view data) {
+  std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)> c(
+      libdeflate_alloc_compressor(6), libdeflate_free_compressor);
+  std::string out(libdeflate_gzip_compress_bound(c.get(), data.size()), '\0');
+  out.resize(libdeflate_gzip_compress(c.get(), data.data(), data.size(), out.data(), out.size()));
+  return out;
+}
+
+std::string GzipSegmentMember(const ChunkId& id, std::string_view raw) {
+  uint64_t dev = 0;
+  for (int i = 0; i < 8; ++i) dev = dev << 8 | id.bytes[i];
+  auto cont = NewcAsContinuation(raw, dev | 1);
+  return GzipMember(cont.ok() ? std::string_view(*cont) : raw);
+}
+
+const std::string& GzipTrailerMember() {
+  static const std::string* member = new std::string(GzipMember(NewcTrailerArchive()));
+  return *member;
+}
+
 Status ExportArtifact(const Store& store, const Manifest& m, ExportFormat format, int out_fd) {
   Sha256 sha;
-  std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)> gz(
-      format == ExportFormat::kGzip ? libdeflate_alloc_compressor(6) : nullptr,
-      libdeflate_free_compressor);
   for (const auto& c : m.chunks) {
     SW_ASSIGN_OR_RETURN(std::string stored, store.ReadChunkStored(c.id));
     ByteSpan sspan(reinterpret_cast<const uint8_t*>(stored.data()), stored.size());
@@ -624,14 +641,16 @@ Status ExportArtifact(const Store& store, const Manifest& m, ExportFormat format
         }
         break;
       case ExportFormat::kGzip: {
-        std::string out(libdeflate_gzip_compress_bound(gz.get(), raw->size()), '\0');
-        size_t n = libdeflate_gzip_compress(gz.get(), raw->data(), raw->size(), out.data(),
-                                            out.size());
-        if (n == 0) return Status::IOError("gzip compression failed");
-        SW_RETURN_IF_ERROR(WriteAll(out_fd, out.data(), n, "export"));
+        std::string out = m.kind == ArtifactKind::kKernel ? GzipMember(*raw)
+                                                          : GzipSegmentMember(c.id, *raw);
+        SW_RETURN_IF_ERROR(WriteAll(out_fd, out.data(), out.size(), "export"));
         break;
       }
     }
+  }
+  if (format == ExportFormat::kGzip && m.kind != ArtifactKind::kKernel) {
+    const std::string& t = GzipTrailerMember();
+    SW_RETURN_IF_ERROR(WriteAll(out_fd, t.data(), t.size(), "export"));
   }
   if (sha.Finish() != m.sha256) {
     return Status::Corruption("artifact SHA-256 does not match its manifest");

@@ -62,10 +62,19 @@ Result<BuildResult> BuildArtifact(Store* store, std::vector<TreeEntry> entries,
 Result<BuildResult> StoreBlob(Store* store, const std::string& path, ArtifactKind kind,
                               const std::vector<std::pair<std::string, std::string>>& meta);
 
+// One gzip member (libdeflate level 6) of data.
+std::string GzipMember(std::string_view data);
+// The compress=gz form of one segment: its entries as a continuation of one cpio archive
+// (NewcAsContinuation, dev from the chunk id) in one gzip member; a chunk that is not newc is
+// gzipped as it is. A gz image is these members in order and then GzipTrailerMember().
+std::string GzipSegmentMember(const ChunkId& id, std::string_view raw);
+const std::string& GzipTrailerMember();
+
 enum class ExportFormat { kZstd, kGzip, kNone };
 // Writes the artifact to out_fd: kZstd = the stored zstd frames back to back (raw chunks are
-// compressed on the fly), kGzip = one gzip member per chunk, kNone = the raw stream. Verifies
-// every chunk id and the whole stream's SHA-256; Corruption (and a partial output) otherwise.
+// compressed on the fly), kGzip = GzipSegmentMember per chunk and the trailer member (a kernel:
+// one plain gzip member per chunk), kNone = the raw stream. Verifies every chunk id and the whole
+// stream's SHA-256; Corruption (and a partial output) otherwise.
 Status ExportArtifact(const Store& store, const Manifest& m, ExportFormat format, int out_fd);
 
 }  // namespace sw

@@ -1,12 +1,11 @@
 #include "server/artifacts.h"
 
 #include <fcntl.h>
-#include <libdeflate.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "chunkstore/codec.h"
-#include "chunkstore/newc.h"
+#include "chunkstore/image_build.h"
 #include "common/fs_util.h"
 #include "common/log.h"
 
@@ -195,14 +194,6 @@ void DerivedCache::Ensure(const std::shared_ptr<const OpenArtifact>& art, Derive
   cv_.notify_all();
 }
 
-std::string GzipMember(std::string_view data) {
-  std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)> c(
-      libdeflate_alloc_compressor(6), libdeflate_free_compressor);
-  std::string out(libdeflate_gzip_compress_bound(c.get(), data.size()), '\0');
-  out.resize(libdeflate_gzip_compress(c.get(), data.data(), data.size(), out.data(), out.size()));
-  return out;
-}
-
 void DerivedCache::Build(const ChunkId& id, Derived kind,
                          const std::shared_ptr<const SharedFile>& src) {
   std::string path = PathFor(id, kind);
@@ -216,13 +207,9 @@ void DerivedCache::Build(const ChunkId& id, Derived kind,
   }
   std::string out;
   if (kind == Derived::kGzip) {
-    // Newc segments become continuations of one archive (chunkstore/newc.h), so `gzip -d |
+    // Newc segments become continuations of one archive (chunkstore/image_build.h), so `gzip -d |
     // cpio -i` extracts a whole image; anything else (a kernel) is gzipped as it is.
-    uint64_t dev = 0;
-    for (int i = 0; i < 8; ++i) dev = dev << 8 | id.bytes[i];
-    auto cont = NewcAsContinuation(*raw, dev | 1);
-    const std::string& in = cont.ok() ? *cont : *raw;
-    out = GzipMember(in);
+    out = GzipSegmentMember(id, *raw);
   } else {
     out = std::move(*raw);
   }

@@ -98,9 +98,6 @@ class DerivedCache {
   std::atomic<uint64_t> builds_{0};
 };
 
-// One gzip member of data (libdeflate, level 6).
-std::string GzipMember(std::string_view data);
-
 // Opens a file read-only as a SharedFile (size from fstat).
 Result<std::shared_ptr<const SharedFile>> OpenShared(const std::string& path);
 

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <sstream>
 
-#include "chunkstore/newc.h"
+#include "chunkstore/image_build.h"
 #include "cluster/template_data.h"
 #include "common/fs_util.h"
 #include "common/json.h"
@@ -186,9 +186,8 @@ void Routes::ServeArtifact(const std::shared_ptr<const OpenArtifact>& art,
     for (const auto& f : files) r.body.push_back(BodyPiece{f, nullptr, 0, f->size});
     if (std::strcmp(repr, "gz") == 0 && art->manifest.kind != ArtifactKind::kKernel) {
       // The gzip members are continuations of one cpio archive (DerivedCache): close it.
-      static const auto* trailer =
-          new std::shared_ptr<const std::string>(std::make_shared<const std::string>(
-              GzipMember(NewcTrailerArchive())));
+      static const auto* trailer = new std::shared_ptr<const std::string>(
+          std::make_shared<const std::string>(GzipTrailerMember()));
       r.body.push_back(BodyPiece{nullptr, *trailer, 0, (*trailer)->size()});
     }
     r.content_type = "application/octet-stream";
