@@ -36,8 +36,11 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 for arg in $(cat /proc/cmdline); do
   case "$arg" in sw.modprobe=*)
     for m in $(echo "${arg#sw.modprobe=}" | tr ',:' '  '); do
-      if modprobe "$m" && grep -q "^$m " /proc/modules; then echo "STORMWULF-KMOD-OK $m";
-      else echo "STORMWULF-KMOD-FAIL $m"; fi
+      if grep -q "^$m " /proc/modules || { modprobe "$m" && grep -q "^$m " /proc/modules; }; then
+        echo "STORMWULF-KMOD-OK $m"
+      else
+        echo "STORMWULF-KMOD-FAIL $m"
+      fi
     done;;
   esac
 done

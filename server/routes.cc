@@ -344,8 +344,15 @@ void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
     }
   } else if (stage == "system" || stage == "runtime") {
     ref = "overlays/" + node->id + "/" + stage;
+  } else if (stage == "initramfs") {
+    // Two-stage boot: the image's own stage-1 initramfs ("<image>.initramfs") if there is one,
+    // else the shared one (`stage1`, scripts/make-stage1.sh), which provisions the node with
+    // `wwclient provision`.
+    if (node->image_name.empty()) return Reply(w, HttpResponse::Status(400), route);
+    ref = "images/" + node->image_name + ".initramfs";
+    if (!store_->GetRef(ref).ok()) ref = "images/stage1";
   } else {
-    return Reply(w, HttpResponse::Status(404), route);  // initramfs: not provided (two-stage uses wwclient)
+    return Reply(w, HttpResponse::Status(404), route);
   }
   auto art = arts_.Get(ref);
   if (!art.ok()) {

@@ -17,7 +17,10 @@ and a modules directory holding only isofs and cdrom, without modules.dep so dep
 image's /init must `modprobe isofs` from the modules layer served after the image), live (the
 node boots with virtio_net from a modules layer, brings up its network from the wwinit overlay and
 runs the real wwclient every 2 s; the test then changes the node's runtime overlay on the head node
-and rebuilds it, and the running VM must show the changed file and the deleted one gone). Exit codes: 0 pass, 1 fail, 77 skip (no QEMU, ROM or kernel).
+and rebuilds it, and the running VM must show the changed file and the deleted one gone), twostage
+(the two-stage template: kernel + the stage-1 initramfs of scripts/make-stage1.sh + virtio modules;
+stage 1 gets a DHCP lease, runs `wwclient provision` into a tmpfs, adds both overlays and
+switch_roots into the image, which must come up with its hostname and runtime file). Exit codes: 0 pass, 1 fail, 77 skip (no QEMU, ROM or kernel).
 """
 import argparse
 import glob
@@ -141,7 +144,7 @@ def live_fail(con, why, work):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build", required=True, help="CMake build directory")
-    ap.add_argument("--mode", choices=["zstd", "gz", "unknown", "overlays", "kernel", "live"], default="zstd")
+    ap.add_argument("--mode", choices=["zstd", "gz", "unknown", "overlays", "kernel", "live", "twostage"], default="zstd")
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
@@ -192,13 +195,22 @@ def main():
                 f.write("v1\n")
             with open(os.path.join(live_etc, "stormwulf-doomed"), "w") as f:
                 f.write("delete me\n")
-        if args.mode in ("kernel", "live"):
+        if args.mode == "twostage":
+            wwclient = os.path.join(args.build, "agent", "wwclient-static")
+            if not os.path.exists(wwclient):
+                print("SKIP: no wwclient-static (sanitizer build?)")
+                return SKIP
+            stage1 = os.path.join(work, "stage1")
+            subprocess.run([os.path.join(src, "scripts", "make-stage1.sh"), stage1, wwclient], check=True)
+            subprocess.run([swctl, "image", "import", stage1, "stage1", "--store", store, "--no-kernel",
+                            "--quiet"], check=True)
+        if args.mode in ("kernel", "live", "twostage"):
             # The image has no kernel; the node boots an imported one with a modules layer.
             subprocess.run([swctl, "image", "import", rootfs, "sample", "--store", store,
                             "--no-kernel", "--quiet"], check=True)
             version = os.path.basename(kernels[-1])[len("vmlinuz-"):]
             mods = os.path.join(work, "mods", version)
-            for rel in LIVE_MODULES if args.mode == "live" else ["kernel/fs/isofs/isofs.ko",
+            for rel in LIVE_MODULES if args.mode in ("live", "twostage") else ["kernel/fs/isofs/isofs.ko",
                                                                  "kernel/drivers/cdrom/cdrom.ko"]:
                 os.makedirs(os.path.dirname(os.path.join(mods, rel)), exist_ok=True)
                 shutil.copy(os.path.join("/lib/modules", version, rel), os.path.join(mods, rel))
@@ -208,12 +220,13 @@ def main():
         else:
             subprocess.run([swctl, "image", "import", rootfs, "sample", "--store", store,
                             "--kernel", kernels[-1], "--quiet"], check=True)
-        template = "warewulf-compat" if args.mode == "gz" else "default"
+        template = {"gz": "warewulf-compat", "twostage": "two-stage"}.get(args.mode, "default")
         modprobe = {"kernel": ", sw.modprobe=isofs",
-                    "live": ", sw.modprobe=virtio_pci:virtio_net"}.get(args.mode, "")
+                    "live": ", sw.modprobe=virtio_pci:virtio_net",
+                    "twostage": ", sw.modprobe=virtio_pci:virtio_net"}.get(args.mode, "")
         poweroff = "" if args.mode == "live" else ", sw.poweroff"
         overlays = ("    system overlay: [wwinit, hostname, hosts]\n"
-                    "    runtime overlay: [hosts, stormwulf-marker]\n") if args.mode == "overlays" else ""
+                    "    runtime overlay: [hosts, stormwulf-marker]\n") if args.mode in ("overlays", "twostage") else ""
         if args.mode == "live":
             overlays = ("    system overlay: [wwinit, hostname, hosts, live-agent]\n"
                         "    runtime overlay: [stormwulf-marker, live-runtime]\n")
@@ -234,7 +247,7 @@ def main():
             subprocess.run([swctl, "overlay", "build", "--store", store, "--nodes",
                             os.path.join(work, "nodes.conf"), "--overlay-dir", overlay_dir,
                             "--server-ip", "10.0.2.2", "--quiet"], check=True)
-        if args.mode in ("overlays", "live"):
+        if args.mode in ("overlays", "live", "twostage"):
             build_overlays()
         port = free_port()
         log = open(os.path.join(work, "stormwulfd.log"), "w")
@@ -264,7 +277,8 @@ def main():
         if args.mode == "live":
             return live_update(vm, live_etc, build_overlays, args.timeout, work)
         want = {"unknown": "this node is not configured",
-                "overlays": "STORMWULF-RUNTIME runtime overlay for vm1"}.get(
+                "overlays": "STORMWULF-RUNTIME runtime overlay for vm1",
+                "twostage": "STORMWULF-RUNTIME runtime overlay for vm1"}.get(
                     args.mode, "STORMWULF-BOOT-OK hostname=sample-node image=sample")
         lines = []
         os.set_blocking(vm.stdout.fileno(), False)
@@ -291,13 +305,17 @@ def main():
         if found and args.mode == "kernel" and "STORMWULF-KMOD-OK isofs" not in text:
             found = False
             print("FAIL: booted, but isofs did not load from the modules layer")
-        if found and args.mode == "overlays" and "STORMWULF-BOOT-OK hostname=vm1 image=sample" not in text:
+        if found and args.mode == "twostage" and ("STORMWULF-STAGE1-OK" not in text or
+                                                   "/initramfs/" not in text):
+            found = False
+            print("FAIL: the node did not come up through stage 1")
+        if found and args.mode in ("overlays", "twostage") and "STORMWULF-BOOT-OK hostname=vm1 image=sample" not in text:
             found = False
             print("FAIL: the runtime overlay arrived but the hostname from the system overlay did not")
         if found:
             print(f"PASS ({args.mode}): marker after {elapsed:.1f}s")
             for l in lines:
-                if "STORMWULF" in l or "http://" in l or "not configured" in l or "kmods" in l:
+                if "STORMWULF" in l or "http://" in l or "not configured" in l or "kmods" in l or "stage1" in l:
                     print("  console: " + l[:160])
             return 0
         print(f"FAIL ({args.mode}): no marker '{want}' after {elapsed:.1f}s; last console lines:")
