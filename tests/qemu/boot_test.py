@@ -10,8 +10,9 @@ the serial console shows the marker printed by the image's /init.
 
 Modes: zstd (our template), gz (Warewulf's request pattern), unknown (a MAC not in nodes.conf must
 get the "not configured" script), overlays (zstd plus system and runtime overlays built by
-`swctl overlay build` from overlays/: the node must come up with its own hostname from the
-wwinit/hostname overlays and print a file of its runtime overlay), kernel (the image is imported
+`swctl overlay build` from overlays/: two VMs with different MACs and profiles boot at the same
+time and each must come up with its own hostname from the wwinit/hostname overlays and print a
+file of its own runtime overlay), kernel (the image is imported
 without a kernel; the node names a kernel imported with `swctl kernel import` from the Debian kernel
 and a modules directory holding only isofs and cdrom, without modules.dep so depmod makes it; the
 image's /init must `modprobe isofs` from the modules layer served after the image), live (the
@@ -35,6 +36,7 @@ import time
 
 SKIP = 77
 MAC = "52:54:00:12:34:56"
+MAC2 = "52:54:00:12:34:57"  # the second VM of the overlays mode
 
 
 def free_port():
@@ -237,11 +239,17 @@ def main():
     ipxe template: {template}
     kernel:
 {kernel_yaml}      args: [console=ttyS0, panic=-1, quiet{poweroff}{modprobe}]
-{overlays}nodes:
+{overlays}  gpu:
+    tags: {{role: gpu}}
+nodes:
   vm1:
     profiles: [default]
     network devices:
       default: {{device: eth0, hwaddr: "{MAC}", ipaddr: 10.0.2.15, netmask: 255.255.255.0}}
+  vm2:
+    profiles: [default, gpu]
+    network devices:
+      default: {{device: eth0, hwaddr: "{MAC2}", ipaddr: 10.0.2.16, netmask: 255.255.255.0}}
 """)
         def build_overlays():
             subprocess.run([swctl, "overlay", "build", "--store", store, "--nodes",
@@ -274,6 +282,13 @@ def main():
         vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(vm)
+        vm2 = None
+        if args.mode == "overlays":
+            # A second node (other MAC, other profile) boots at the same time from the same server.
+            vm2 = subprocess.Popen(cmd[:-1] + [f"virtio-net-pci,netdev=n0,mac={MAC2}"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+            procs.insert(1, vm2)
         if args.mode == "live":
             return live_update(vm, live_etc, build_overlays, args.timeout, work)
         want = {"unknown": "this node is not configured",
@@ -309,6 +324,17 @@ def main():
                                                    "/initramfs/" not in text):
             found = False
             print("FAIL: the node did not come up through stage 1")
+        if found and vm2 is not None:
+            con2 = Console(vm2)
+            if not con2.wait_for("STORMWULF-RUNTIME runtime overlay for vm2", start + args.timeout) or \
+                    "STORMWULF-BOOT-OK hostname=vm2 image=sample" not in con2.text():
+                found = False
+                print("FAIL: the second VM (vm2, profiles default+gpu) did not boot as vm2; its console:")
+                for l in [l for l in con2.text().replace("\r", "\n").split("\n") if l.strip()][-30:]:
+                    print("  vm2: " + l[:200])
+            else:
+                print("  vm2 (other MAC and profile, booted concurrently): " +
+                      [l for l in con2.text().split("\n") if "STORMWULF-BOOT-OK" in l][0].strip())
         if found and args.mode in ("overlays", "twostage") and "STORMWULF-BOOT-OK hostname=vm1 image=sample" not in text:
             found = False
             print("FAIL: the runtime overlay arrived but the hostname from the system overlay did not")
@@ -328,7 +354,7 @@ def main():
         for p in procs:
             if p.poll() is None:
                 try:
-                    os.killpg(p.pid, signal.SIGKILL) if p is procs[-1] and len(procs) > 1 else p.terminate()
+                    os.killpg(p.pid, signal.SIGKILL) if p is not procs[0] else p.terminate()
                 except OSError:
                     pass
                 try:
