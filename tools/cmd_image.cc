@@ -15,6 +15,7 @@
 #include "tools/cli_util.h"
 #include "tools/kernels.h"
 #include "tools/sources.h"
+#include "tools/subprocess.h"
 
 namespace sw {
 namespace {
@@ -28,6 +29,7 @@ constexpr char kGroupUsage[] =
     "  show NAME            size, segments, chunks new vs shared, SHA-256, kernel\n"
     "  delete NAME          remove the image (its chunks go at the next `swctl store gc`)\n"
     "  export NAME FILE     write the servable initrd (--format zstd|gzip|none), verified\n"
+    "  stage1               build and import the two-stage boot's stage-1 initramfs (image stage1)\n"
     "Run `swctl image <command> --help` for its options.\n";
 
 int Fail(const Status& s) {
@@ -330,6 +332,59 @@ int Export(const std::vector<std::string>& args) {
 
 }  // namespace
 
+// swctl image stage1: builds the two-stage boot's stage-1 initramfs with make-stage1.sh (from
+// the package, or from the source tree next to this build) and imports it as an image.
+int Stage1(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  AddCommonOptions(&opts);
+  opts.add_options()("name", po::value<std::string>()->default_value("stage1"),
+                     "image name (stormwulfd serves `stage1`, or `<image>.initramfs` for one image)")(
+      "wwclient", po::value<std::string>(), "static wwclient (default: the installed or built one)")(
+      "script", po::value<std::string>(), "make-stage1.sh to use");
+  po::variables_map vm;
+  if (int rc = ParseArgs(args, "usage: swctl image stage1 [--name NAME] [--wwclient FILE]", opts, {}, &vm);
+      rc >= 0) {
+    return rc;
+  }
+  // Next to a build tree (build/tools/swctl -> build/agent/wwclient-static, src/scripts/) or
+  // installed (/usr/share/stormwulf/make-stage1.sh, /usr/sbin/wwclient).
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  std::string bin_dir = n > 0 ? DirName(std::string(exe, static_cast<size_t>(n))) : ".";
+  auto first_existing = [](std::vector<std::string> c) {
+    for (const auto& p : c) {
+      if (::access(p.c_str(), X_OK) == 0) return p;
+    }
+    return std::string();
+  };
+  std::string script = vm.count("script") ? vm["script"].as<std::string>()
+                                          : first_existing({"/usr/share/stormwulf/make-stage1.sh",
+                                                            SW_SOURCE_DIR "/scripts/make-stage1.sh"});
+  std::string wwclient = vm.count("wwclient") ? vm["wwclient"].as<std::string>()
+                                              : first_existing({bin_dir + "/../agent/wwclient-static",
+                                                                "/usr/sbin/wwclient"});
+  if (script.empty() || wwclient.empty()) {
+    std::cerr << "swctl: cannot find " << (script.empty() ? "make-stage1.sh (give --script)"
+                                                          : "a static wwclient (give --wwclient)")
+              << "\n";
+    return 1;
+  }
+  auto store = OpenStoreOrDie(vm, /*create=*/true);
+  if (!store) return 1;
+  std::string tree = JoinPath(store->TmpDir(), "stage1." + RandomHex(6));
+  ProcessResult r = RunProcess({script, tree, wwclient}, {}, 120000);
+  if (r.exit_code != 0) {
+    (void)RemoveTree(tree);
+    std::cerr << "swctl: " << script << " failed: " << r.output;
+    return 1;
+  }
+  std::vector<std::string> import_args = {tree, vm["name"].as<std::string>(), "--no-kernel",
+                                          "--store", store->root()};
+  int rc = Import(import_args);
+  (void)RemoveTree(tree);
+  return rc;
+}
+
 int RunImageCommand(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << kGroupUsage;
@@ -342,6 +397,7 @@ int RunImageCommand(const std::vector<std::string>& args) {
   if (cmd == "show") return Show(rest);
   if (cmd == "delete" || cmd == "rm") return Delete(rest);
   if (cmd == "export") return Export(rest);
+  if (cmd == "stage1") return Stage1(rest);
   std::cerr << "swctl image: unknown command '" << cmd << "'\n\n" << kGroupUsage;
   return 2;
 }
