@@ -117,6 +117,33 @@ bool SleepOrSignal(double seconds, const sigset_t& set, bool* stop) {
 
 }  // namespace
 
+// The server URL ($WW_SERVER when neither flag nor config gave one) and the node's identity
+// (--wwid, else /proc/cmdline and SMBIOS). 0, or 2 after printing why.
+int ResolveServerAndIdentity(const char* prog, Flags* f, sw::HttpUrl* url, sw::NodeIdentity* id) {
+  if (f->server.empty() && getenv("WW_SERVER") != nullptr) f->server = getenv("WW_SERVER");
+  if (f->server.empty()) {
+    fprintf(stderr, "%s: no server: give --server URL or `server=` in the config\n", prog);
+    return 2;
+  }
+  auto u = sw::HttpUrl::Parse(f->server);
+  if (!u.ok()) {
+    fprintf(stderr, "%s: %s\n", prog, u.status().ToString().c_str());
+    return 2;
+  }
+  *url = *u;
+  if (!f->wwid.empty()) {
+    id->wwid = f->wwid;
+    return 0;
+  }
+  auto r = sw::ReadIdentity(f->cmdline, f->sys);
+  if (!r.ok()) {
+    fprintf(stderr, "%s: %s (give --wwid)\n", prog, r.status().ToString().c_str());
+    return 2;
+  }
+  *id = *r;
+  return 0;
+}
+
 constexpr char kProvisionUsage[] =
     "usage: wwclient provision --root DIR [options]\n"
     "Two-stage boot: materializes this node's whole image into DIR from the chunk store behind\n"
@@ -177,27 +204,14 @@ int RunProvision(int argc, char** argv) {
     }
   }
   ReadConfig(f.config, &f, explicit_keys);
-  if (f.server.empty() && getenv("WW_SERVER") != nullptr) f.server = getenv("WW_SERVER");
-  if (f.server.empty() || f.root.empty() || f.root == "/") {
-    fprintf(stderr, "wwclient provision: give --server URL and --root DIR (not /)\n");
+  if (f.root.empty() || f.root == "/") {
+    fprintf(stderr, "wwclient provision: give --root DIR (not /)\n");
     return 2;
   }
-  auto url = sw::HttpUrl::Parse(f.server);
-  if (!url.ok()) {
-    fprintf(stderr, "wwclient provision: %s\n", url.status().ToString().c_str());
-    return 2;
-  }
+  sw::HttpUrl url_value;
   sw::NodeIdentity id;
-  if (!f.wwid.empty()) {
-    id.wwid = f.wwid;
-  } else {
-    auto r = sw::ReadIdentity(f.cmdline, f.sys);
-    if (!r.ok()) {
-      fprintf(stderr, "wwclient provision: %s (give --wwid)\n", r.status().ToString().c_str());
-      return 2;
-    }
-    id = *r;
-  }
+  if (int rc = ResolveServerAndIdentity("wwclient provision", &f, &url_value, &id); rc != 0) return rc;
+  auto* url = &url_value;
   sw::ProvisionOptions o;
   o.root = f.root;
   o.cache_dir = cache;
@@ -295,32 +309,15 @@ int main(int argc, char** argv) {
     }
   }
   ReadConfig(f.config, &f, explicit_keys);
-  if (f.server.empty() && getenv("WW_SERVER") != nullptr) f.server = getenv("WW_SERVER");
-  if (f.server.empty()) {
-    fputs("wwclient: no server: give --server URL or `server=` in the config\n", stderr);
-    return 2;
-  }
   if (f.compress != "zstd" && f.compress != "gz" && !f.compress.empty()) {
     fputs("wwclient: --compress must be zstd, gz or none\n", stderr);
     return 2;
   }
   if (!(f.interval > 0)) f.interval = 60;
-  auto url = sw::HttpUrl::Parse(f.server);
-  if (!url.ok()) {
-    fprintf(stderr, "wwclient: %s\n", url.status().ToString().c_str());
-    return 2;
-  }
+  sw::HttpUrl url_value;
   sw::NodeIdentity id;
-  if (!f.wwid.empty()) {
-    id.wwid = f.wwid;
-  } else {
-    auto r = sw::ReadIdentity(f.cmdline, f.sys);
-    if (!r.ok()) {
-      fprintf(stderr, "wwclient: %s (give --wwid)\n", r.status().ToString().c_str());
-      return 2;
-    }
-    id = *r;
-  }
+  if (int rc = ResolveServerAndIdentity("wwclient", &f, &url_value, &id); rc != 0) return rc;
+  auto* url = &url_value;
 
   sigset_t set;
   sigemptyset(&set);

@@ -27,6 +27,20 @@ int ParseArgs(const std::vector<std::string>& args, const std::string& usage,
   return -1;
 }
 
+int ParseNameArgs(const std::vector<std::string>& args, const std::string& usage,
+                  po::options_description* opts, po::variables_map* vm) {
+  AddCommonOptions(opts);
+  opts->add_options()("name", po::value<std::string>(), "name");
+  po::positional_options_description pos;
+  pos.add("name", 1);
+  if (int rc = ParseArgs(args, usage, *opts, pos, vm); rc >= 0) return rc;
+  if (!vm->count("name")) {
+    std::cerr << usage << "\n";
+    return 2;
+  }
+  return -1;
+}
+
 void AddCommonOptions(po::options_description* opts) {
   opts->add_options()("help,h", "show this help")(
       "store", po::value<std::string>()->default_value(""),

@@ -21,6 +21,11 @@ int ParseArgs(const std::vector<std::string>& args, const std::string& usage,
               po::options_description& opts, const po::positional_options_description& pos,
               po::variables_map* vm);
 
+// Parses `swctl <group> <command> NAME [options]`: --store and --help, the options already in
+// *opts, and NAME (positional, required; vm["name"]). Returns -1 to continue, else the exit code.
+int ParseNameArgs(const std::vector<std::string>& args, const std::string& usage,
+                  po::options_description* opts, po::variables_map* vm);
+
 // Adds --store and --help to an options description.
 void AddCommonOptions(po::options_description* opts);
 

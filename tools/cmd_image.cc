@@ -192,15 +192,11 @@ int List(const std::vector<std::string>& args) {
 
 int Show(const std::vector<std::string>& args) {
   po::options_description opts("options");
-  AddCommonOptions(&opts);
-  opts.add_options()("name", po::value<std::string>(), "image")("json", "machine-readable");
-  po::positional_options_description pos;
-  pos.add("name", 1);
+  opts.add_options()("json", "machine-readable");
   po::variables_map vm;
-  if (int rc = ParseArgs(args, "usage: swctl image show NAME [--json]", opts, pos, &vm); rc >= 0) {
+  if (int rc = ParseNameArgs(args, "usage: swctl image show NAME [--json]", &opts, &vm); rc >= 0) {
     return rc;
   }
-  if (!vm.count("name")) return 2;
   auto store = OpenStoreOrDie(vm, false);
   if (!store) return 1;
   ChunkId id;
@@ -256,13 +252,8 @@ int Show(const std::vector<std::string>& args) {
 
 int Delete(const std::vector<std::string>& args) {
   po::options_description opts("options");
-  AddCommonOptions(&opts);
-  opts.add_options()("name", po::value<std::string>(), "image");
-  po::positional_options_description pos;
-  pos.add("name", 1);
   po::variables_map vm;
-  if (int rc = ParseArgs(args, "usage: swctl image delete NAME", opts, pos, &vm); rc >= 0) return rc;
-  if (!vm.count("name")) return 2;
+  if (int rc = ParseNameArgs(args, "usage: swctl image delete NAME", &opts, &vm); rc >= 0) return rc;
   auto store = OpenStoreOrDie(vm, false);
   if (!store) return 1;
   std::string name = vm["name"].as<std::string>();

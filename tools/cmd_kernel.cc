@@ -270,13 +270,8 @@ int List(const std::vector<std::string>& args) {
 
 int Show(const std::vector<std::string>& args) {
   po::options_description opts("options");
-  AddCommonOptions(&opts);
-  opts.add_options()("name", po::value<std::string>(), "kernel");
-  po::positional_options_description pos;
-  pos.add("name", 1);
   po::variables_map vm;
-  if (int rc = ParseArgs(args, "usage: swctl kernel show NAME", opts, pos, &vm); rc >= 0) return rc;
-  if (!vm.count("name")) return 2;
+  if (int rc = ParseNameArgs(args, "usage: swctl kernel show NAME", &opts, &vm); rc >= 0) return rc;
   auto store = OpenStoreOrDie(vm, false);
   if (!store) return 1;
   std::string name = vm["name"].as<std::string>();
@@ -312,13 +307,8 @@ int Show(const std::vector<std::string>& args) {
 
 int Delete(const std::vector<std::string>& args) {
   po::options_description opts("options");
-  AddCommonOptions(&opts);
-  opts.add_options()("name", po::value<std::string>(), "kernel");
-  po::positional_options_description pos;
-  pos.add("name", 1);
   po::variables_map vm;
-  if (int rc = ParseArgs(args, "usage: swctl kernel delete NAME", opts, pos, &vm); rc >= 0) return rc;
-  if (!vm.count("name")) return 2;
+  if (int rc = ParseNameArgs(args, "usage: swctl kernel delete NAME", &opts, &vm); rc >= 0) return rc;
   auto store = OpenStoreOrDie(vm, false);
   if (!store) return 1;
   std::string name = vm["name"].as<std::string>();

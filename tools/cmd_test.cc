@@ -17,50 +17,18 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tools/cli_test_util.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string Swctl() {
-  const char* b = getenv("SW_BUILD_DIR");
-  return std::string(b ? b : ".") + "/tools/swctl";
-}
+using sw::testing::Proc;
+using sw::testing::Sh;
+using sw::testing::Swctl;
 
-struct Proc {
-  int rc;
-  std::string out;
-};
-
-// Runs a shell command, capturing stdout+stderr.
-Proc Sh(const std::string& cmd) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128, out};
-}
-
-class CmdTest : public ::testing::Test {
+class CmdTest : public sw::testing::SwctlFixture {
  protected:
-  void SetUp() override {
-    if (!fs::exists(Swctl())) GTEST_SKIP() << "no swctl at " << Swctl();
-    std::string tmpl = ::testing::TempDir() + "/cmd_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    store_ = dir_ + "/store";
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  Proc Cmd(const std::string& args) { return Sh(Swctl() + " " + args + " --store " + store_); }
-  void Write(const std::string& path, const std::string& data) {
-    fs::create_directories(fs::path(path).parent_path());
-    std::ofstream f(path, std::ios::binary);
-    f << data;
-  }
   std::string Sha256Of(const std::string& name) {
     Proc r = Cmd("image show " + name + " --json");
     EXPECT_EQ(r.rc, 0) << r.out;
@@ -104,7 +72,6 @@ class CmdTest : public ::testing::Test {
                "awk '{print $1}'");
     return r.out;
   }
-  std::string dir_, store_;
 };
 
 TEST_F(CmdTest, HelpAndUsage) {

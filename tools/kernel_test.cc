@@ -16,6 +16,7 @@
 #include "chunkstore/newc.h"
 #include "chunkstore/store.h"
 #include "gtest/gtest.h"
+#include "tools/cli_test_util.h"
 #include "tools/kernels.h"
 
 namespace sw {
@@ -23,25 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Swctl() {
-  const char* b = getenv("SW_BUILD_DIR");
-  return std::string(b ? b : ".") + "/tools/swctl";
-}
-
-struct Proc {
-  int rc;
-  std::string out;
-};
-
-Proc Sh(const std::string& cmd) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  return {WIFEXITED(st) ? WEXITSTATUS(st) : 128, out};
-}
+using sw::testing::Proc;
+using sw::testing::Sh;
+using sw::testing::Swctl;
 
 // A minimal x86 bzImage: setup header magic and a version string, then filler.
 std::string FakeBzImage(const std::string& version, char fill) {
@@ -55,24 +40,8 @@ std::string FakeBzImage(const std::string& version, char fill) {
   return k;
 }
 
-class KernelTest : public ::testing::Test {
+class KernelTest : public sw::testing::SwctlFixture {
  protected:
-  void SetUp() override {
-    if (!fs::exists(Swctl())) GTEST_SKIP() << "no swctl at " << Swctl();
-    std::string tmpl = ::testing::TempDir() + "/kernel_test.XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    store_ = dir_ + "/store";
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  Proc Cmd(const std::string& args) { return Sh(Swctl() + " " + args + " --store " + store_); }
-  void Write(const std::string& path, const std::string& data) {
-    fs::create_directories(fs::path(path).parent_path());
-    std::ofstream f(path, std::ios::binary);
-    f << data;
-  }
   std::unique_ptr<Store> OpenStore() {
     auto s = Store::Open(store_, StoreOptions{});
     EXPECT_TRUE(s.ok()) << s.status().ToString();
@@ -106,9 +75,6 @@ class KernelTest : public ::testing::Test {
     }
     return out;
   }
-
-  std::string dir_;
-  std::string store_;
 };
 
 TEST_F(KernelTest, ImportFromFileWithModulesDirectory) {

@@ -17,16 +17,12 @@ import tempfile
 import time
 import uuid
 
+from swtest import check, failures, finish
+
 BUILD = sys.argv[1]
 SWCTL = os.path.join(BUILD, "tools", "swctl")
 BUSYBOX = "/bin/busybox"
-failures = []
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def sh(*args, check_rc=True, **kw):
@@ -163,8 +159,7 @@ def main():
         if failures and os.path.exists(os.path.join(work, "dnsmasq.log")):
             print(open(os.path.join(work, "dnsmasq.log")).read()[-3000:])
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{len(failures)} failed")
-    return 1 if failures else 0
+    return finish()
 
 
 if __name__ == "__main__":

@@ -9,29 +9,18 @@ script is served without restarting) and an overlay build of just that node; nod
 /status.
 """
 import hashlib
-import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from swtest import SRC, check, finish, get, start_stormwulfd, stop
+
 BUILD = sys.argv[1]
-SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SWCTL = os.path.join(BUILD, "tools", "swctl")
-STORMWULFD = os.path.join(BUILD, "server", "stormwulfd")
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-
 def sw(*args):
     r = subprocess.run([SWCTL, *args], capture_output=True, text=True)
     return r.returncode, r.stdout + r.stderr
@@ -39,15 +28,6 @@ def sw(*args):
 
 def sha(path):
     return hashlib.sha256(open(path, "rb").read()).hexdigest()
-
-
-def get(port, path):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    c.request("GET", path)
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    return r.status, body
 
 
 def main():
@@ -123,21 +103,8 @@ def main():
               "concurrent edits are both kept")
 
         # Reload and incremental overlay build against a running stormwulfd.
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        log = open(os.path.join(work, "stormwulfd.log"), "w")
-        srv = subprocess.Popen([STORMWULFD, "--listen", f"127.0.0.1:{port}", "--store", store,
-                                "--nodes", conf, "--ipxe-dir", os.path.join(SRC, "ipxe-scripts"),
-                                "--threads", "1"], stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        st, body = get(port, "/ipxe/aa:bb:cc:00:00:07")
+        srv, port = start_stormwulfd(BUILD, work, store, conf, ["--threads", "1"])
+        st, _, body = get(port, "/ipxe/aa:bb:cc:00:00:07")
         check(b"not configured" in body, "an unknown MAC gets the unconfigured script")
         rc, out = sw("node", "add", "n07", "--hwaddr", "aa:bb:cc:00:00:07", "--ipaddr", "10.0.0.7",
                      "--nodes", conf, "--store", store, "--overlay-dir", os.path.join(SRC, "overlays"))
@@ -148,7 +115,7 @@ def main():
               "only the new node's overlays were built")
         ok = False
         for _ in range(50):
-            st, body = get(port, "/ipxe/aa:bb:cc:00:00:07")
+            st, _, body = get(port, "/ipxe/aa:bb:cc:00:00:07")
             if b"node n07" in body:
                 ok = True
                 break
@@ -166,14 +133,9 @@ def main():
         rc, out = sw("node", "--help")
         check(rc == 0 and "status" in out, "node --help")
     finally:
-        if srv:
-            srv.terminate()
-            srv.wait(timeout=10)
-        if failures and os.path.exists(os.path.join(work, "stormwulfd.log")):
-            print(open(os.path.join(work, "stormwulfd.log")).read()[-2000:])
+        stop(srv, work)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{len(failures)} failed")
-    return 1 if failures else 0
+    return finish()
 
 
 if __name__ == "__main__":

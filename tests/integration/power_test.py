@@ -10,9 +10,10 @@ import sys
 import tempfile
 import time
 
+from swtest import check, failures, finish
+
 BUILD = sys.argv[1]
 SWCTL = os.path.join(BUILD, "tools", "swctl")
-failures = []
 
 FAKE = r"""#!/bin/sh
 # Fake ipmitool: logs its arguments and IPMI_PASSWORD, and when it ran (for the overlap check).
@@ -27,11 +28,6 @@ echo "$start $(date +%s.%N)" >> "$FAKE_DIR/spans"
 echo "Chassis Power is on"
 """
 
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def main():
@@ -112,8 +108,7 @@ def main():
         check(rc == 0 and "IPMI_PASSWORD" in out, "--help")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{len(failures)} failed")
-    return 1 if failures else 0
+    return finish()
 
 
 if __name__ == "__main__":

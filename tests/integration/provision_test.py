@@ -11,27 +11,17 @@ import http.client
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from swtest import check, finish, start_stormwulfd, stop
+
 BUILD = sys.argv[1]
-SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SWCTL = os.path.join(BUILD, "tools", "swctl")
-STORMWULFD = os.path.join(BUILD, "server", "stormwulfd")
 WWCLIENT = os.path.join(BUILD, "agent", "wwclient")
 MAC = "52:54:00:bb:00:01"
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-
 def snapshot(root):
     """path -> (type, mode, mtime, content digest or link target, inode group)"""
     out, inodes = {}, {}
@@ -84,20 +74,7 @@ def main():
         conf = os.path.join(work, "nodes.conf")
         with open(conf, "w") as f:
             f.write(f"nodes:\n  p1:\n    image name: img\n    network devices:\n      default: {{hwaddr: \"{MAC}\"}}\n")
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        log = open(os.path.join(work, "stormwulfd.log"), "w")
-        srv = subprocess.Popen([STORMWULFD, "--listen", f"127.0.0.1:{port}", "--store", store, "--nodes", conf,
-                                "--ipxe-dir", os.path.join(SRC, "ipxe-scripts"), "--threads", "1"],
-                               stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        srv, port = start_stormwulfd(BUILD, work, store, conf, ["--threads", "1"])
 
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         c.request("GET", f"/image/{MAC}?manifest=1")
@@ -151,14 +128,9 @@ def main():
         r = subprocess.run([WWCLIENT, "provision", "--server", f"http://127.0.0.1:{port}"], capture_output=True, text=True)
         check(r.returncode == 2, "provision without --root is a usage error")
     finally:
-        if srv:
-            srv.terminate()
-            srv.wait(timeout=10)
-        if failures and os.path.exists(os.path.join(work, "stormwulfd.log")):
-            print(open(os.path.join(work, "stormwulfd.log")).read()[-2000:])
+        stop(srv, work)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{len(failures)} failed")
-    return 1 if failures else 0
+    return finish()
 
 
 if __name__ == "__main__":

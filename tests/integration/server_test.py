@@ -22,32 +22,16 @@ import sys
 import tempfile
 import time
 
+from swtest import check, failures, get
+
 BUILD = sys.argv[1]
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SWCTL = os.path.join(BUILD, "tools", "swctl")
 STORMWULFD = os.path.join(BUILD, "server", "stormwulfd")
 WWCLIENT = os.path.join(BUILD, "agent", "wwclient")
 MAC = "52:54:00:aa:00:01"
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-
-
 def run(*args, **kw):
     return subprocess.run(list(args), check=True, capture_output=True, text=True, **kw)
-
-
-def get(port, path, headers=None, method="GET"):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    c.request(method, path, headers=headers or {})
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
 
 
 def zstd_decompress(data):

@@ -1,0 +1,69 @@
+"""Shared helpers of the integration tests: results, HTTP, a stormwulfd on 127.0.0.1."""
+import http.client
+import os
+import socket
+import subprocess
+import time
+
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+failures = []
+
+
+def check(cond, what):
+    """Records and prints one assertion; the test's exit code comes from `failures`."""
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def finish():
+    print(f"{len(failures)} failed")
+    return 1 if failures else 0
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def get(port, path, headers=None, method="GET"):
+    """(status, headers with lower-case names, body) of one request on a new connection."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request(method, path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r.status, dict((k.lower(), v) for k, v in r.getheaders()), body
+
+
+def start_stormwulfd(build, work, store, nodes, extra=()):
+    """Starts stormwulfd on a free loopback port (log in work/stormwulfd.log); (process, port)."""
+    port = free_port()
+    log = open(os.path.join(work, "stormwulfd.log"), "w")
+    proc = subprocess.Popen([os.path.join(build, "server", "stormwulfd"), "--listen", f"127.0.0.1:{port}",
+                             "--store", store, "--nodes", nodes, "--ipxe-dir",
+                             os.path.join(SRC, "ipxe-scripts"), *extra],
+                            stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, port
+
+
+def stop(proc, work):
+    """Stops a process started by start_stormwulfd; prints its log's end if anything failed."""
+    if proc:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    log = os.path.join(work, "stormwulfd.log")
+    if failures and os.path.exists(log):
+        print("stormwulfd log:\n" + open(log).read()[-2000:])
