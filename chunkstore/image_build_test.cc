@@ -132,7 +132,8 @@ TEST_F(ImageBuildTest, SegmentsAreCompleteArchivesTheSystemCpioUnpacks) {
   ASSERT_EQ(Sh("gzip -dc " + gz + " > " + dir_ + "/image2.cpio"), 0);
   {  // the gzip form is one archive with the same entries (segments as continuations)
     size_t archives = 0, segs = 0;
-    auto whole = ParseNewc(*ReadFileToString(dir_ + "/image2.cpio"), &archives);
+    const std::string gz_stream = *ReadFileToString(dir_ + "/image2.cpio");  // entries view it
+    auto whole = ParseNewc(gz_stream, &archives);
     auto each = ParseNewc(all, &segs);
     ASSERT_TRUE(whole.ok() && each.ok());
     EXPECT_EQ(archives, 1u);
