@@ -292,6 +292,8 @@ class HttpServer::Loop::Conn {
   bool peer_closed_ = false;
   bool closing_ = false;
   bool close_after_ = false;
+  std::function<void(uint64_t)> on_sent_;  // the response's HttpResponse::on_sent
+  uint64_t resp_bytes_ = 0;                 // bytes written for the current response
   int inflight_ = 0;  // SQEs whose final CQE has not arrived
   uint64_t deadline_ms_ = 0;
   bool head_started_ = false;
@@ -634,6 +636,8 @@ void HttpServer::Loop::Conn::Deliver(HttpResponse resp) {
   }
   bool close = resp.close || !req_keep_alive_ || sh->stopping.load();
   close_after_ = close;
+  on_sent_ = std::move(resp.on_sent);
+  resp_bytes_ = 0;
   out_.clear();
   out_ += "HTTP/1.1 ";
   out_ += std::to_string(status);
@@ -689,6 +693,7 @@ void HttpServer::Loop::Conn::OnSendHead(int res, uint32_t) {
   if (res <= 0) return Fail();
   out_off_ += static_cast<size_t>(res);
   loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
+  resp_bytes_ += static_cast<uint64_t>(res);
   Progress();
   if (out_off_ < out_.size()) return SubmitSendHead();
   NextPiece();
@@ -719,6 +724,7 @@ void HttpServer::Loop::Conn::OnSendMem(int res, uint32_t) {
   if (res <= 0) return Fail();
   piece_off_ += static_cast<uint64_t>(res);
   loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
+  resp_bytes_ += static_cast<uint64_t>(res);
   Progress();
   NextPiece();
 }
@@ -788,6 +794,7 @@ void HttpServer::Loop::Conn::OnSpliceOut(int res, uint32_t) {
   if (res <= 0) return Fail();
   pipe_bytes_ -= static_cast<uint64_t>(res);
   loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
+  resp_bytes_ += static_cast<uint64_t>(res);
   Progress();
   if (pipe_bytes_ > 0) return SubmitSpliceOut();
   NextPiece();
@@ -806,6 +813,7 @@ void HttpServer::Loop::Conn::OnBounceSend(int res, uint32_t) {
   if (res <= 0) return Fail();
   bounce_off_ += static_cast<size_t>(res);
   loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
+  resp_bytes_ += static_cast<uint64_t>(res);
   Progress();
   if (bounce_off_ < bounce_buf_.size()) return SubmitBounceSend();
   NextPiece();
@@ -826,6 +834,11 @@ void HttpServer::Loop::Conn::FinishResponse() {
   out_.shrink_to_fit();
   req_start_ns_ = 0;
   phase_ = kIdle;
+  if (on_sent_) {
+    auto done = std::move(on_sent_);
+    on_sent_ = nullptr;
+    done(resp_bytes_);
+  }
   if (pipe_r_ >= 0) {  // idle connections hold no pipe
     ::close(pipe_r_);
     ::close(pipe_w_);

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,6 +50,9 @@ struct HttpResponse {
   std::vector<BodyPiece> body;  // the full representation (empty for error statuses)
   bool allow_ranges = true;     // only meaningful for 200 responses
   bool close = false;           // close the connection after this response
+  // Called once on the server's thread when the response has been sent completely, with the bytes
+  // written for it (head and body: 0 body bytes for a 304); not called if the connection fails.
+  std::function<void(uint64_t bytes)> on_sent;
 
   uint64_t BodyLength() const {
     uint64_t n = 0;

@@ -82,6 +82,13 @@ void Routes::Seen(const std::string& node, const std::string& stage, const std::
   s.last_seen = WallSeconds();
 }
 
+void Routes::CountBytes(const std::string& node, HttpResponse* r) {
+  r->on_sent = [this, node](uint64_t n) {
+    std::lock_guard<std::mutex> l(mu_);
+    status_[node].bytes_sent += n;
+  };
+}
+
 void Routes::Reply(const std::shared_ptr<ResponseWriter>& w, HttpResponse r,
                    const std::string& route) {
   {
@@ -171,7 +178,10 @@ void Routes::ServeIpxe(const HttpRequest& req, const Node* node, const std::stri
     return Reply(w, HttpResponse::Status(500), "ipxe");
   }
   HttpResponse r = MemResponse(std::move(*out), "text");  // Warewulf sends "text" literally
-  if (node != nullptr) Seen(node->id, "ipxe", tname + ".ipxe", req.PeerAddress());
+  if (node != nullptr) {
+    Seen(node->id, "ipxe", tname + ".ipxe", req.PeerAddress());
+    CountBytes(node->id, &r);
+  }
   Reply(w, std::move(r), "ipxe");
 }
 
@@ -194,7 +204,10 @@ void Routes::ServeArtifact(const std::shared_ptr<const OpenArtifact>& art,
     r.etag = "\"" + art->sha_prefix + "-" + repr + "\"";
     r.last_modified = art->manifest.created_unix;
     r.extra_headers.emplace_back("Cache-Control", kRevalidate);
-    if (!node_id.empty()) Seen(node_id, route, std::string(art->manifest.Meta("name").value_or(route)), peer);
+    if (!node_id.empty()) {
+      Seen(node_id, route, std::string(art->manifest.Meta("name").value_or(route)), peer);
+      CountBytes(node_id, &r);
+    }
     Reply(w, std::move(r), route);
   };
   if (compress == "zstd") {
@@ -399,7 +412,8 @@ std::string Routes::StatusJson() const {
     out += "    \"" + JsonEscape(id) + "\": {\n      \"node name\": \"" + JsonEscape(id) +
            "\",\n      \"stage\": \"" + JsonEscape(s.stage) + "\",\n      \"sent\": \"" +
            JsonEscape(s.sent) + "\",\n      \"ipaddr\": \"" + JsonEscape(s.ipaddr) +
-           "\",\n      \"last seen\": " + std::to_string(s.last_seen) + "\n    }";
+           "\",\n      \"last seen\": " + std::to_string(s.last_seen) +
+           ",\n      \"bytes sent\": " + std::to_string(s.bytes_sent) + "\n    }";
   }
   out += first ? "}\n}\n" : "\n  }\n}\n";
   return out;

@@ -33,6 +33,7 @@ struct NodeStatus {
   std::string sent;
   std::string ipaddr;
   int64_t last_seen = 0;
+  uint64_t bytes_sent = 0;  // response bytes written to this node (all stages, since start)
 };
 
 class Routes : public HttpHandler {
@@ -65,6 +66,8 @@ class Routes : public HttpHandler {
   std::string ArpLookup(const std::string& ip) const;
   void Seen(const std::string& node, const std::string& stage, const std::string& sent,
             const std::string& ip);
+  // Makes r add the bytes it sends to node's bytes_sent when it completes.
+  void CountBytes(const std::string& node, HttpResponse* r);
 
   ServerConfig cfg_;
   Store* store_;

@@ -602,15 +602,17 @@ int Status_(const std::vector<std::string>& args) {
       }
       if (watch && tty) printf("\033[H\033[2J");
       std::map<std::string, int> by_stage;
-      printf("%-20s %-10s %-28s %-16s %s\n", "NODE", "STAGE", "SENT", "IPADDR", "LAST SEEN");
+      printf("%-20s %-10s %-28s %10s %-16s %s\n", "NODE", "STAGE", "SENT", "BYTES", "IPADDR",
+             "LAST SEEN");
       for (const auto& kv : root["nodes"]) {
         std::string id = kv.first.as<std::string>();
         if (!want.empty() && !want.count(id)) continue;
         const YAML::Node& n = kv.second;
         std::string stage = n["stage"] ? n["stage"].as<std::string>() : "";
         by_stage[stage.empty() ? "-" : stage]++;
-        printf("%-20s %-10s %-28s %-16s %s\n", id.c_str(), stage.empty() ? "-" : stage.c_str(),
+        printf("%-20s %-10s %-28s %10s %-16s %s\n", id.c_str(), stage.empty() ? "-" : stage.c_str(),
                n["sent"] ? n["sent"].as<std::string>().c_str() : "",
+               HumanBytes(n["bytes sent"] ? n["bytes sent"].as<uint64_t>() : 0).c_str(),
                n["ipaddr"] ? n["ipaddr"].as<std::string>().c_str() : "",
                Ago(n["last seen"] ? n["last seen"].as<int64_t>() : 0).c_str());
       }

@@ -124,7 +124,9 @@ def main():
         rc, out = sw("node", "status", "--server", f"http://127.0.0.1:{port}", "n07")
         check(rc == 0 and "n07" in out and "ipxe" in out and "a1 " not in out, "node status: " + out)
         rc, out = sw("node", "status", "--server", f"http://127.0.0.1:{port}", "--json")
-        check(rc == 0 and json.loads(out)["nodes"]["n07"]["stage"] == "ipxe", "node status --json")
+        st07 = json.loads(out)["nodes"]["n07"] if rc == 0 else {}
+        check(st07.get("stage") == "ipxe" and st07.get("bytes sent", 0) > 100,
+              f"node status --json: stage and bytes sent ({st07})")
         rc, out = sw("node", "delete", "n07", "--nodes", conf, "--store", store, "--no-build")
         check(rc == 0 and not os.path.exists(os.path.join(store, "refs", "overlays", "n07", "system")),
               "node delete removes the node's overlays from the store")
