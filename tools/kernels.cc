@@ -249,7 +249,8 @@ std::string KernelChecker::Compute(const std::string& image, const std::string& 
   if (std::find(have.begin(), have.end(), version) != have.end()) return "";
   return "kernel " + version + " has no modules: image '" + image + "' has modules for " +
          (have.empty() ? std::string("no kernel") : Join(have)) +
-         " and the kernel has no modules layer (swctl kernel import ... with its modules)";
+         " and the kernel has no modules layer; these nodes boot but cannot load drivers"
+         " (`swctl kernel import` the kernel with its modules)";
 }
 
 }  // namespace sw
