@@ -174,11 +174,15 @@ Status RuntimeClient::RunCycle(CycleResult* result) {
   std::string digest = HexEncode(sha.data(), sha.size());
   std::string etag = http.Header("etag");
   // stormwulfd's ETag is "\"<sha256 hex prefix>-<representation>\"": verify before applying.
+  // The digest is of the artifact's stream, which is what the zst and raw representations decode
+  // to; the gz one holds the same entries as one cpio archive (for Warewulf's `cpio -i` clients),
+  // so it is checked only by gzip's CRCs. zstd, the default, is verified end to end.
   if (etag.size() > 2 && etag.front() == '"') {
     std::string inner = etag.substr(1, etag.size() - 2);
     size_t dash = inner.find('-');
     std::string prefix = inner.substr(0, dash);
-    if (prefix.size() >= 16 && prefix.size() <= 64 &&
+    bool gz_form = dash != std::string::npos && inner.compare(dash + 1, std::string::npos, "gz") == 0;
+    if (!gz_form && prefix.size() >= 16 && prefix.size() <= 64 &&
         prefix.find_first_not_of("0123456789abcdef") == std::string::npos &&
         digest.compare(0, prefix.size(), prefix) != 0) {
       return Status::Corruption("runtime overlay does not match its ETag digest");

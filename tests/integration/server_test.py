@@ -378,6 +378,12 @@ nodes:
                              "--root", root, "--once", "--no-chown"], capture_output=True, text=True)
         ok = r1.returncode == 0 and open(root + "/etc/stormwulf-runtime").read() == "runtime overlay for n1\n"
         check(ok, "wwclient --once applies the runtime overlay")
+        root_gz = os.path.join(work, "noderoot-gz")
+        os.makedirs(root_gz)
+        r2 = subprocess.run([WWCLIENT, "--server", f"http://127.0.0.1:{port}", "--wwid", MAC, "--root",
+                             root_gz, "--once", "--no-chown", "--compress", "gz"], capture_output=True, text=True)
+        check(r2.returncode == 0 and open(root_gz + "/etc/stormwulf-runtime").read() == "runtime overlay for n1\n",
+              "wwclient --compress gz applies the runtime overlay too: " + r2.stderr.strip()[-200:])
         check(get(port, f"/runtime/{MAC}?compress=zstd", {"If-None-Match": "\"nope\""})[0] == 200,
               "a stale ETag gets the overlay")
     finally:
