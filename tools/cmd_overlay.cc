@@ -12,12 +12,14 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "chunkstore/image_build.h"
+#include "chunkstore/newc.h"
 #include "cluster/nodedb.h"
 #include "cluster/template_data.h"
 #include "common/fs_util.h"
@@ -60,6 +62,165 @@ Status Walk(const std::string& root, const std::string& rel, std::vector<Source>
   return Status::OK();
 }
 
+// Warewulf's overlay functions that act on the output file (file, softlink, ImportLink, abort,
+// nobackup) print a marker; the builder splits the rendered text at the markers. The markers use
+// control characters that never occur in a template's own text.
+constexpr char kMark[] = "\x1fSWMARK:";
+constexpr char kMarkEnd = '\x1f';
+
+std::string Marker(const std::string& what, const std::string& arg = "") {
+  return std::string(kMark) + what + ":" + arg + kMarkEnd;
+}
+
+// Files read from imported images by IncludeFrom, cached for the whole build (many nodes, one
+// image). Thread-safe.
+class ImageFileCache {
+ public:
+  explicit ImageFileCache(Store* store) : store_(store) {}
+  Result<std::string> Read(const std::string& image, std::string path) {
+    while (!path.empty() && path.front() == '/') path.erase(0, 1);
+    std::lock_guard<std::mutex> l(mu_);
+    auto key = image + "\n" + path;
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    if (store_ == nullptr) return Status::NotFound("IncludeFrom " + image + ": no store");
+    SW_ASSIGN_OR_RETURN(auto id, store_->GetRef("images/" + image));
+    SW_ASSIGN_OR_RETURN(auto m, store_->GetManifest(id));
+    for (const auto& c : m.chunks) {
+      SW_ASSIGN_OR_RETURN(std::string raw, store_->ReadChunkRaw(c.id, /*verify=*/true));
+      SW_ASSIGN_OR_RETURN(auto entries, ParseNewc(raw));
+      for (const auto& e : entries) {
+        if (e.name == path && S_ISREG(e.h.mode)) return cache_[key] = std::string(e.data);
+      }
+    }
+    return Status::NotFound("IncludeFrom: no " + path + " in image " + image);
+  }
+
+ private:
+  Store* store_;
+  std::mutex mu_;
+  std::map<std::string, std::string> cache_;  // GUARDED_BY(mu_)
+};
+
+// Adds Warewulf's overlay functions that need the host or the store: Include, IncludeFrom,
+// IncludeBlock, readlink, ImportLink, and the output markers file, softlink, abort, nobackup.
+void AddOverlayFuncsTo(tmpl::FuncMap* fm, std::shared_ptr<ImageFileCache> images) {
+  using tmpl::ArgType;
+  using tmpl::FuncSig;
+  using tmpl::Value;
+  fm->Add("Include", FuncSig{{ArgType::kString}, false}, [](std::span<Value> a) -> Result<Value> {
+    SW_ASSIGN_OR_RETURN(auto text, ReadFileToString(a[0].string_value()));
+    return Value(text);
+  });
+  fm->Add("IncludeFrom", FuncSig{{ArgType::kString, ArgType::kString}, false},
+          [images](std::span<Value> a) -> Result<Value> {
+            SW_ASSIGN_OR_RETURN(auto text, images->Read(a[0].string_value(), a[1].string_value()));
+            return Value(text);
+          });
+  // The file's lines up to (not including) the first that contains `stop`.
+  fm->Add("IncludeBlock", FuncSig{{ArgType::kString, ArgType::kString}, false},
+          [](std::span<Value> a) -> Result<Value> {
+            SW_ASSIGN_OR_RETURN(auto text, ReadFileToString(a[0].string_value()));
+            const std::string& stop = a[1].string_value();
+            std::string out;
+            size_t pos = 0;
+            while (pos < text.size()) {
+              size_t nl = text.find('\n', pos);
+              size_t end = nl == std::string::npos ? text.size() : nl + 1;
+              std::string_view line(text.data() + pos, end - pos);
+              if (!stop.empty() && line.find(stop) != std::string_view::npos) break;
+              out.append(line);
+              pos = end;
+            }
+            return Value(out);
+          });
+  auto host_readlink = [](const std::string& path) -> Result<std::string> {
+    std::string t(4096, '\0');
+    ssize_t n = ::readlink(path.c_str(), t.data(), t.size());
+    if (n < 0) return FromErrno("readlink " + path, errno);
+    t.resize(static_cast<size_t>(n));
+    return t;
+  };
+  fm->Add("readlink", FuncSig{{ArgType::kString}, false},
+          [host_readlink](std::span<Value> a) -> Result<Value> {
+            SW_ASSIGN_OR_RETURN(auto t, host_readlink(a[0].string_value()));
+            return Value(t);
+          });
+  fm->Add("ImportLink", FuncSig{{ArgType::kString}, false},
+          [host_readlink](std::span<Value> a) -> Result<Value> {
+            SW_ASSIGN_OR_RETURN(auto t, host_readlink(a[0].string_value()));
+            return Value(Marker("softlink", t));
+          });
+  fm->Add("file", FuncSig{{ArgType::kString}, false}, [](std::span<Value> a) -> Result<Value> {
+    return Value(Marker("file", a[0].string_value()));
+  });
+  fm->Add("softlink", FuncSig{{ArgType::kString}, false}, [](std::span<Value> a) -> Result<Value> {
+    return Value(Marker("softlink", a[0].string_value()));
+  });
+  fm->Add("abort", FuncSig{{}, false},
+          [](std::span<Value>) -> Result<Value> { return Value(Marker("abort")); });
+  fm->Add("nobackup", FuncSig{{}, false},
+          [](std::span<Value>) -> Result<Value> { return Value(Marker("nobackup")); });
+}
+
+// The files a rendered template produces: `base` is the entry of the template (mode, owner),
+// `path` its output path. Text before the first `file` marker goes to `path` (left out when blank
+// and the template names other files); each `file "name"` starts a file in the template's
+// directory (or at "/name" from the overlay root); `softlink "t"` turns the current file into a
+// symlink to t; `abort` drops everything the template would write.
+Status EmitRendered(const TreeEntry& base, const std::string& path, const std::string& text,
+                    std::map<std::string, TreeEntry>* tree) {
+  struct Out {
+    std::string path, content, link;
+  };
+  std::vector<Out> outs{{path, "", ""}};
+  bool named_files = false;
+  size_t pos = 0;
+  const std::string dir = path.find('/') == std::string::npos ? "" : DirName(path) + "/";
+  while (pos <= text.size()) {
+    size_t m = text.find(kMark, pos);
+    outs.back().content.append(text, pos, m == std::string::npos ? std::string::npos : m - pos);
+    if (m == std::string::npos) break;
+    size_t start = m + std::strlen(kMark);
+    size_t end = text.find(kMarkEnd, start);
+    if (end == std::string::npos) break;
+    std::string body = text.substr(start, end - start);
+    size_t colon = body.find(':');
+    std::string what = body.substr(0, colon), arg = body.substr(colon + 1);
+    pos = end + 1;
+    if (what == "abort") return Status::OK();
+    if (what == "file") {
+      named_files = true;
+      std::string p = !arg.empty() && arg[0] == '/' ? arg.substr(1) : dir + arg;
+      outs.push_back({p, "", ""});
+      if (pos < text.size() && text[pos] == '\n') ++pos;  // the directive's own line
+    } else if (what == "softlink") {
+      outs.back().link = arg;
+    }
+  }
+  for (auto& o : outs) {
+    if (o.path.empty() || o.path.find("..") != std::string::npos) {
+      return Status::InvalidArgument("template " + path + ": bad file name '" + o.path + "'");
+    }
+    bool blank = o.content.find_first_not_of(" \t\r\n") == std::string::npos;
+    if (&o == &outs.front() && named_files && blank && o.link.empty()) continue;
+    TreeEntry e = base;
+    e.path = o.path;
+    e.source_path.clear();
+    if (!o.link.empty()) {
+      e.mode = S_IFLNK | 0777;
+      e.size = 0;
+      e.symlink_target = o.link;
+      e.content.reset();
+    } else {
+      e.mode = S_IFREG | (base.mode & 07777);
+      e.size = o.content.size();
+      e.content = std::make_shared<const std::string>(std::move(o.content));
+    }
+    (*tree)[e.path] = std::move(e);  // later overlays win
+  }
+  return Status::OK();
+}
+
 class OverlayBuilder {
  public:
   OverlayBuilder(Store* store, std::shared_ptr<const NodeDb> db, std::string dir, std::string ip)
@@ -67,12 +228,7 @@ class OverlayBuilder {
     auto fm = std::make_shared<tmpl::FuncMap>();
     tmpl::AddSprigFuncs(fm.get());
     tmpl::AddWarewulfFuncs(fm.get());
-    fm->Add("Include", tmpl::FuncSig{{tmpl::ArgType::kString}, false},
-            [](std::span<tmpl::Value> a) -> Result<tmpl::Value> {
-              auto text = ReadFileToString(a[0].string_value());
-              if (!text.ok()) return text.status();
-              return tmpl::Value(*text);
-            });
+    AddOverlayFuncsTo(fm.get(), std::make_shared<ImageFileCache>(store_));
     funcs_ = fm;
     std::vector<tmpl::Value> all;
     for (const auto& n : db_->nodes()) all.push_back(NodeValue(n));
@@ -117,9 +273,10 @@ class OverlayBuilder {
             if (!out.ok()) {
               return Status::InvalidArgument("node " + node.id + ": " + out.status().ToString());
             }
-            e.path = f.rel.substr(0, f.rel.size() - 3);
-            e.size = out->size();
-            e.content = std::make_shared<const std::string>(std::move(*out));
+            // One template may write several files, a symlink, or nothing (file, softlink,
+            // ImportLink, abort): split its output at the markers those functions printed.
+            SW_RETURN_IF_ERROR(EmitRendered(e, f.rel.substr(0, f.rel.size() - 3), *out, &tree));
+            continue;
           } else {
             e.size = static_cast<uint64_t>(f.st.st_size);
             e.source_path = f.full;
@@ -337,7 +494,12 @@ int Render(const std::vector<std::string>& args) {
     std::cerr << "swctl: unknown node\n";
     return 1;
   }
-  OverlayBuilder b(nullptr, *db, vm["overlay-dir"].as<std::string>(),
+  // The store is only read (IncludeFrom); rendering works without one.
+  std::unique_ptr<Store> store;
+  if (auto st = Store::Open(Store::DefaultRoot(vm["store"].as<std::string>()), StoreOptions{}); st.ok()) {
+    store = std::move(*st);
+  }
+  OverlayBuilder b(store.get(), *db, vm["overlay-dir"].as<std::string>(),
                    vm["server-ip"].as<std::string>());
   std::string want = vm["file"].as<std::string>();
   while (!want.empty() && want[0] == '/') want.erase(0, 1);
@@ -350,7 +512,9 @@ int Render(const std::vector<std::string>& args) {
     }
     for (const auto& e : *tree) {
       if (e.path != want) continue;
-      if (e.content) {
+      if (S_ISLNK(e.mode)) {
+        printf("symlink -> %s\n", e.symlink_target.c_str());
+      } else if (e.content) {
         fwrite(e.content->data(), 1, e.content->size(), stdout);
       } else if (!e.source_path.empty()) {
         auto t = ReadFileToString(e.source_path);

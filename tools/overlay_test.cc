@@ -1,0 +1,70 @@
+// Warewulf's overlay functions that act on files, through the real swctl: file (one template,
+// several outputs), softlink, ImportLink, readlink, abort, nobackup, Include, IncludeBlock and
+// IncludeFrom (a file of an imported image).
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "tools/cli_test_util.h"
+
+namespace sw {
+namespace {
+
+namespace fs = std::filesystem;
+using sw::testing::Proc;
+
+class OverlayFuncsTest : public sw::testing::SwctlFixture {
+ protected:
+  // `swctl overlay render n1 PATH` with this test's nodes.conf and overlay dir.
+  Proc Render(const std::string& path) {
+    return Cmd("overlay render n1 " + path + " --nodes " + dir_ + "/nodes.conf --overlay-dir " +
+               dir_ + "/ov");
+  }
+};
+
+TEST_F(OverlayFuncsTest, FileSoftlinkAbortAndIncludes) {
+  Write(dir_ + "/host/motd.txt", "line one\nline two\n# END OF MANAGED\nlocal stuff\n");
+  fs::create_symlink("/usr/share/zoneinfo/UTC", dir_ + "/host/localtime");
+  Write(dir_ + "/img/etc/os-release", "NAME=fromimage\n");
+  ASSERT_EQ(Cmd("image import " + dir_ + "/img img --no-kernel --quiet").rc, 0);
+  const std::string t = dir_ + "/ov/test/rootfs/etc/";
+  // One template writing two files (and nothing under its own name).
+  Write(t + "multi.ww",
+        "{{ file \"a.conf\" }}\nhost={{ .Id }}\n{{ file \"b.conf\" }}\nsecond={{ .Id }}\n");
+  Write(t + "link.ww", "{{ softlink \"/etc/target\" }}");
+  Write(t + "zone.ww", "{{ ImportLink \"" + dir_ + "/host/localtime\" }}");
+  Write(t + "rl.ww", "target={{ readlink \"" + dir_ + "/host/localtime\" }}\n");
+  Write(t + "skip.ww", "{{ if eq .Id \"n1\" }}{{ abort }}{{ end }}never\n");
+  Write(t + "keep.ww", "{{ nobackup }}kept\n");
+  Write(t + "block.ww", "{{ IncludeBlock \"" + dir_ + "/host/motd.txt\" \"END OF MANAGED\" }}");
+  Write(t + "inc.ww", "{{ Include \"" + dir_ + "/host/motd.txt\" }}");
+  Write(t + "from.ww", "{{ IncludeFrom \"img\" \"/etc/os-release\" }}");
+  Write(dir_ + "/nodes.conf", "nodes:\n  n1:\n    system overlay: [test]\n");
+
+  EXPECT_EQ(Render("etc/a.conf").out, "host=n1\n");
+  EXPECT_EQ(Render("etc/b.conf").out, "second=n1\n");
+  EXPECT_NE(Render("etc/multi").rc, 0) << "a template that names its files writes no blank default";
+  EXPECT_EQ(Render("etc/link").out, "symlink -> /etc/target\n");
+  EXPECT_EQ(Render("etc/zone").out, "symlink -> /usr/share/zoneinfo/UTC\n");
+  EXPECT_EQ(Render("etc/rl").out, "target=/usr/share/zoneinfo/UTC\n");
+  EXPECT_NE(Render("etc/skip").rc, 0) << "abort writes nothing";
+  EXPECT_EQ(Render("etc/keep").out, "kept\n");
+  EXPECT_EQ(Render("etc/block").out, "line one\nline two\n");
+  EXPECT_EQ(Render("etc/inc").out, "line one\nline two\n# END OF MANAGED\nlocal stuff\n");
+  EXPECT_EQ(Render("etc/from").out, "NAME=fromimage\n");
+
+  // The same through a real build: the stored overlay holds the files and the symlink.
+  Proc b = Cmd("overlay build --nodes " + dir_ + "/nodes.conf --overlay-dir " + dir_ + "/ov --quiet");
+  EXPECT_EQ(b.rc, 0) << b.out;
+  EXPECT_TRUE(fs::exists(store_ + "/refs/overlays/n1/system"));
+  // Errors name the template: a missing include fails the build.
+  Write(t + "bad.ww", "{{ Include \"" + dir_ + "/host/missing\" }}");
+  b = Cmd("overlay build --nodes " + dir_ + "/nodes.conf --overlay-dir " + dir_ + "/ov --quiet");
+  EXPECT_EQ(b.rc, 1);
+  EXPECT_NE(b.out.find("missing"), std::string::npos) << b.out;
+}
+
+}  // namespace
+}  // namespace sw
