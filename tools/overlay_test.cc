@@ -66,5 +66,38 @@ TEST_F(OverlayFuncsTest, FileSoftlinkAbortAndIncludes) {
   EXPECT_NE(b.out.find("missing"), std::string::npos) << b.out;
 }
 
+// The sample overlays shipped in overlays/ render what their comments promise.
+TEST_F(OverlayFuncsTest, SampleOverlaysRender) {
+  const char* src = getenv("SW_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  Write(dir_ + "/nodes.conf",
+        "nodeprofiles:\n  default:\n    cluster name: hpc\n"
+        "    system overlay: [resolv, fstab, chrony, slurm]\n    runtime overlay: [users]\n"
+        "nodes:\n"
+        "  n1:\n    profiles: [default]\n    tags: {slurm: \"64\", dns: 10.0.0.53}\n"
+        "  n2:\n    profiles: [default]\n    tags: {slurm: \"32\", \"nfs server\": 10.0.0.9}\n"
+        "  login:\n    profiles: [default]\n");
+  auto render = [&](const std::string& node, const std::string& path) {
+    return Cmd("overlay render " + node + " " + path + " --nodes " + dir_ + "/nodes.conf --overlay-dir " +
+               std::string(src) + "/overlays --server-ip 10.0.0.1");
+  };
+  Proc r = render("n1", "etc/resolv.conf");
+  EXPECT_NE(r.out.find("search hpc\nnameserver 10.0.0.53\n"), std::string::npos) << r.out;
+  r = render("n2", "etc/resolv.conf");
+  EXPECT_NE(r.out.find("nameserver 10.0.0.1\n"), std::string::npos) << r.out;
+  r = render("n2", "etc/fstab");
+  EXPECT_NE(r.out.find("10.0.0.9:/home\t/home\tnfs"), std::string::npos) << r.out;
+  r = render("n1", "etc/fstab");
+  EXPECT_NE(r.out.find("10.0.0.1:/scratch\t/scratch\tnfs"), std::string::npos) << r.out;
+  r = render("n1", "etc/chrony/chrony.conf");
+  EXPECT_NE(r.out.find("server 10.0.0.1 iburst"), std::string::npos) << r.out;
+  r = render("login", "etc/slurm/slurm.conf");
+  EXPECT_NE(r.out.find("ClusterName=hpc\n"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("NodeName=n1 CPUs=64 State=UNKNOWN\nNodeName=n2 CPUs=32"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("NodeName=login"), std::string::npos) << "no slurm tag, no NodeName";
+  r = render("n1", "etc/passwd");
+  EXPECT_EQ(r.out.rfind("root:x:0:0:", 0), 0u) << r.out;
+}
+
 }  // namespace
 }  // namespace sw
