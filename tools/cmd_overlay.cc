@@ -242,14 +242,12 @@ class OverlayBuilder {
     tmpl::Value data;
     bool have_data = false;
     for (const auto& name : list) {
-      std::string root = dir_ + "/" + name + "/rootfs";
-      std::vector<Source> files;
-      Status s = Walk(root, "", &files);
-      if (!s.ok()) {
+      auto listing = Sources(name);
+      if (!listing.ok()) {
         return Status::InvalidArgument("node " + node.id + ": overlay '" + name +
-                                       "' not found in " + dir_ + " (" + s.ToString() + ")");
+                                       "' not found in " + dir_ + " (" + listing.status().ToString() + ")");
       }
-      for (const auto& f : files) {
+      for (const auto& f : **listing) {
         TreeEntry e;
         e.path = f.rel;
         e.mode = f.st.st_mode;
@@ -269,13 +267,10 @@ class OverlayBuilder {
               have_data = true;
             }
             SW_ASSIGN_OR_RETURN(auto t, Template(f.full, f.rel));
-            auto out = t->Render(data);
-            if (!out.ok()) {
-              return Status::InvalidArgument("node " + node.id + ": " + out.status().ToString());
-            }
+            SW_ASSIGN_OR_RETURN(auto out, RenderShared(*t, f.full, data, node));
             // One template may write several files, a symlink, or nothing (file, softlink,
             // ImportLink, abort): split its output at the markers those functions printed.
-            SW_RETURN_IF_ERROR(EmitRendered(e, f.rel.substr(0, f.rel.size() - 3), *out, &tree));
+            SW_RETURN_IF_ERROR(EmitRendered(e, f.rel.substr(0, f.rel.size() - 3), out, &tree));
             continue;
           } else {
             e.size = static_cast<uint64_t>(f.st.st_size);
@@ -290,6 +285,45 @@ class OverlayBuilder {
     std::vector<TreeEntry> out;
     for (auto& [p, e] : tree) out.push_back(std::move(e));
     return out;
+  }
+
+  // The files of overlay `name`, walked once per build and shared by every node.
+  Result<std::shared_ptr<const std::vector<Source>>> Sources(const std::string& name) {
+    std::lock_guard<std::mutex> l(sources_mu_);
+    if (auto it = sources_.find(name); it != sources_.end()) return it->second;
+    auto files = std::make_shared<std::vector<Source>>();
+    SW_RETURN_IF_ERROR(Walk(dir_ + "/" + name + "/rootfs", "", files.get()));
+    std::shared_ptr<const std::vector<Source>> shared = std::move(files);
+    sources_.emplace(name, shared);
+    return shared;
+  }
+
+  // Renders a template for one node. A template that reads .AllNodes costs O(nodes) per node, so
+  // O(nodes^2) per build; its output depends only on the top-level fields it reads
+  // (Template::TopLevelFields), and .AllNodes is the same for every node of a build, so it is
+  // rendered once per distinct value of its other fields and shared (the sample `hosts` and
+  // `slurm` overlays: once per build).
+  Result<std::string> RenderShared(const tmpl::Template& t, const std::string& path,
+                                   const tmpl::Value& data, const Node& node) {
+    std::string key;
+    if (auto fields = t.TopLevelFields();
+        fields && std::find(fields->begin(), fields->end(), "AllNodes") != fields->end()) {
+      key = path;
+      for (const auto& k : *fields) {
+        if (k == "AllNodes") continue;
+        const tmpl::Value* v = data.Find(k);
+        key += '\x1f' + k + '=' + (v ? tmpl::FormatValue(*v) : std::string("<nil>"));
+      }
+      std::lock_guard<std::mutex> l(shared_mu_);
+      if (auto it = shared_.find(key); it != shared_.end()) return it->second;
+    }
+    auto out = t.Render(data);
+    if (!out.ok()) return Status::InvalidArgument("node " + node.id + ": " + out.status().ToString());
+    if (!key.empty()) {
+      std::lock_guard<std::mutex> l(shared_mu_);
+      shared_.emplace(key, *out);
+    }
+    return std::move(*out);
   }
 
   Status Build(const Node& node) {
@@ -369,6 +403,10 @@ class OverlayBuilder {
   std::string dir_;
   std::string server_ip_;
   std::shared_ptr<const tmpl::FuncMap> funcs_;
+  std::mutex sources_mu_;
+  std::map<std::string, std::shared_ptr<const std::vector<Source>>> sources_;  // GUARDED_BY(sources_mu_)
+  std::mutex shared_mu_;
+  std::map<std::string, std::string> shared_;  // GUARDED_BY(shared_mu_): RenderShared's outputs
   tmpl::Value all_nodes_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<const tmpl::Template>> templates_;
