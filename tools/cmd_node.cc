@@ -291,26 +291,26 @@ int Edit(const po::variables_map& vm, const std::function<Status(NodesConf*)>& e
       for (const char* o : {"/system", "/runtime"}) (void)store->DeleteRef("overlays/" + id + o);
     }
   }
-  if (!vm.count("no-reload")) {
-    int n = ReloadStormwulfd();
-    if (n > 0) printf("told %d stormwulfd process%s to reload\n", n, n == 1 ? "" : "es");
-  }
+  // Overlays first, then the reload: a new node is never served before its overlays exist.
+  int result = 0;
   if (!vm.count("no-build") && store && !changed.empty()) {
     struct stat st;
     const std::string odir = vm["overlay-dir"].as<std::string>();
     if (::stat(odir.c_str(), &st) != 0) {
       std::cerr << "swctl: note: no overlay directory " << odir << "; overlays not rebuilt\n";
+    } else if (int rc = RebuildOverlays(vm, store_root, changed); rc != 0) {
+      std::cerr << "swctl: the overlay rebuild failed (exit " << rc
+                << "); nodes.conf is saved, run `swctl overlay build` after fixing it\n";
+      result = 1;
     } else {
-      int rc = RebuildOverlays(vm, store_root, changed);
-      if (rc != 0) {
-        std::cerr << "swctl: the overlay rebuild failed (exit " << rc
-                  << "); nodes.conf is saved, run `swctl overlay build` after fixing it\n";
-        return 1;
-      }
       printf("rebuilt the overlays of %zu node%s\n", changed.size(), changed.size() == 1 ? "" : "s");
     }
   }
-  return 0;
+  if (!vm.count("no-reload")) {
+    int n = ReloadStormwulfd();
+    if (n > 0) printf("told %d stormwulfd process%s to reload\n", n, n == 1 ? "" : "es");
+  }
+  return result;
 }
 
 Result<std::vector<std::string>> Targets(const po::variables_map& vm, const char* key) {
