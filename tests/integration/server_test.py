@@ -16,18 +16,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-from swtest import check, failures, get
+from swtest import check, finish, get, start_stormwulfd, stop
 
 BUILD = sys.argv[1]
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SWCTL = os.path.join(BUILD, "tools", "swctl")
-STORMWULFD = os.path.join(BUILD, "server", "stormwulfd")
 WWCLIENT = os.path.join(BUILD, "agent", "wwclient")
 MAC = "52:54:00:aa:00:01"
 def run(*args, **kw):
@@ -173,20 +171,7 @@ nodes:
         with open(arp, "w") as f:
             f.write("IP address       HW type     Flags       HW address            Mask     Device\n"
                     f"127.0.0.1        0x1         0x2         {MAC}     *        lo\n")
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        log = open(os.path.join(work, "stormwulfd.log"), "w")
-        srv = subprocess.Popen([STORMWULFD, "--listen", f"127.0.0.1:{port}", "--store", store,
-                                "--nodes", nodes, "--ipxe-dir", os.path.join(SRC, "ipxe-scripts"),
-                                "--arp-file", arp], stdout=log, stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        srv, port = start_stormwulfd(BUILD, work, store, nodes, ["--arp-file", arp])
 
         # iPXE scripts and identity forms.
         st, h, body = get(port, "/ipxe/52-54-00-AA-00-01")
@@ -387,17 +372,9 @@ nodes:
         check(get(port, f"/runtime/{MAC}?compress=zstd", {"If-None-Match": "\"nope\""})[0] == 200,
               "a stale ETag gets the overlay")
     finally:
-        if srv:
-            srv.terminate()
-            try:
-                srv.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                srv.kill()
-        if failures:
-            print("stormwulfd log:\n" + open(os.path.join(work, "stormwulfd.log")).read()[-2000:])
+        stop(srv, work)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{len(failures)} failed")
-    return 1 if failures else 0
+    return finish()
 
 
 if __name__ == "__main__":
