@@ -101,4 +101,10 @@ else
   echo "stormwulfd from the scratch root answered /status"
 fi
 grep -q '"nodes"' <<<"$status" || fail "unexpected /status: $status"
+# The installed bash completion completes groups and commands.
+comp=${root:-}/usr/share/bash-completion/completions/swctl
+words=$(bash -c ". '$comp'; COMP_WORDS=(swctl kernel ''); COMP_CWORD=2; _swctl; echo \${COMPREPLY[*]}")
+grep -q "import" <<<"$words" && grep -q "delete" <<<"$words" || fail "bash completion: '$words'"
+words=$(bash -c ". '$comp'; COMP_WORDS=(swctl no); COMP_CWORD=1; _swctl; echo \${COMPREPLY[*]}")
+[ "$words" = "node" ] || fail "bash completion of groups: '$words'"
 echo "PASS"
