@@ -357,7 +357,13 @@ TEST(HttpUrlTest, Parse) {
   EXPECT_EQ(u->port, 9873);
   EXPECT_EQ(u->base_path, "/prefix");
   EXPECT_EQ(HttpUrl::Parse("http://[::1]:80")->host, "::1");
-  EXPECT_FALSE(HttpUrl::Parse("https://x").ok());
+  auto t = HttpUrl::Parse("https://head");
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE(t->tls);
+  EXPECT_EQ(t->port, 443);
+  EXPECT_FALSE(u->tls);
+  EXPECT_EQ(HttpUrl::Parse("https://head:9874")->port, 9874);
+  EXPECT_FALSE(HttpUrl::Parse("ftp://x").ok());
   EXPECT_FALSE(HttpUrl::Parse("http://x:99999").ok());
 }
 

@@ -9,6 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -51,17 +55,55 @@ bool ParseU64(std::string_view s, int base, uint64_t* out) {
   return true;
 }
 
+std::string SslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "connection closed" : out;
+}
+
 }  // namespace
 
-Result<HttpUrl> HttpUrl::Parse(std::string_view url) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    return Status::InvalidArgument("URL must start with http://: " + std::string(url));
+struct HttpClient::TlsState {
+  ~TlsState() {
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
   }
-  std::string_view rest = url.substr(kScheme.size());
+  SSL_CTX* ctx = nullptr;
+  SSL* ssl = nullptr;  // the current connection's; null between connections
+};
+
+HttpClient::HttpClient(HttpUrl url, HttpClientOptions opts)
+    : url_(std::move(url)), opts_(std::move(opts)) {}
+
+HttpClient::~HttpClient() = default;
+
+void HttpClient::Close() {
+  if (tls_ && tls_->ssl) {
+    SSL_free(tls_->ssl);
+    tls_->ssl = nullptr;
+  }
+  fd_.Reset();
+}
+
+Result<HttpUrl> HttpUrl::Parse(std::string_view url) {
+  HttpUrl u;
+  std::string_view rest;
+  if (url.substr(0, 7) == "http://") {
+    rest = url.substr(7);
+  } else if (url.substr(0, 8) == "https://") {
+    rest = url.substr(8);
+    u.tls = true;
+    u.port = 443;
+  } else {
+    return Status::InvalidArgument("URL must start with http:// or https://: " + std::string(url));
+  }
   size_t slash = rest.find('/');
   std::string_view hostport = rest.substr(0, slash);
-  HttpUrl u;
   if (slash != std::string_view::npos) {
     std::string_view path = rest.substr(slash);
     while (!path.empty() && path.back() == '/') path.remove_suffix(1);
@@ -101,7 +143,7 @@ std::string HttpResult::Header(std::string_view name) const {
 }
 
 Status HttpClient::Connect() {
-  fd_.Reset();
+  Close();
   buf_.clear();
   pos_ = 0;
   addrinfo hints{};
@@ -161,13 +203,98 @@ Status HttpClient::Connect() {
     }
     fd_ = std::move(fd);
     freeaddrinfo(res);
+    if (url_.tls) {
+      Status hs = Handshake();
+      if (!hs.ok()) Close();
+      return hs;
+    }
     return Status::OK();
   }
   freeaddrinfo(res);
   return last;
 }
 
+Status HttpClient::Wait(short events, const char* what) {
+  pollfd p{fd_.get(), events, 0};
+  for (;;) {
+    int n = poll(&p, 1, opts_.io_timeout_ms);
+    if (n > 0) return Status::OK();
+    if (n < 0 && errno == EINTR) continue;
+    return Status::Unavailable(std::string(what) + " timed out");
+  }
+}
+
+Status HttpClient::Handshake() {
+  ERR_clear_error();
+  if (!tls_) {
+    tls_ = std::make_unique<TlsState>();
+    tls_->ctx = SSL_CTX_new(TLS_client_method());
+    if (tls_->ctx == nullptr) return Status::IOError("SSL_CTX_new: " + SslErrors());
+    SSL_CTX_set_min_proto_version(tls_->ctx, TLS1_3_VERSION);
+    SSL_CTX_set_verify(tls_->ctx, SSL_VERIFY_PEER, nullptr);
+    int ok = opts_.ca_file.empty()
+                 ? SSL_CTX_set_default_verify_paths(tls_->ctx)
+                 : SSL_CTX_load_verify_locations(tls_->ctx, opts_.ca_file.c_str(), nullptr);
+    if (ok != 1) {
+      std::string err = SslErrors();
+      tls_.reset();
+      // Not retryable: a missing or bad CA file does not fix itself.
+      return Status::InvalidArgument("CA file " + opts_.ca_file + ": " + err);
+    }
+  }
+  tls_->ssl = SSL_new(tls_->ctx);
+  SSL* ssl = tls_->ssl;
+  SSL_set_fd(ssl, fd_.get());
+  // The certificate must name the host of the URL: an IP SAN for a numeric address (how nodes
+  // usually reach the head node), else a DNS name (also sent as SNI).
+  in6_addr a6;
+  bool numeric = inet_pton(AF_INET, url_.host.c_str(), &a6) == 1 ||
+                 inet_pton(AF_INET6, url_.host.c_str(), &a6) == 1;
+  if (numeric) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), url_.host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, url_.host.c_str());
+    SSL_set1_host(ssl, url_.host.c_str());
+  }
+  for (;;) {
+    int r = SSL_connect(ssl);
+    if (r == 1) return Status::OK();
+    int e = SSL_get_error(ssl, r);
+    if (e == SSL_ERROR_WANT_READ) {
+      SW_RETURN_IF_ERROR(Wait(POLLIN, "TLS handshake"));
+    } else if (e == SSL_ERROR_WANT_WRITE) {
+      SW_RETURN_IF_ERROR(Wait(POLLOUT, "TLS handshake"));
+    } else {
+      long v = SSL_get_verify_result(ssl);
+      std::string why = v != X509_V_OK ? std::string("certificate verify failed: ") +
+                                             X509_verify_cert_error_string(v)
+                                       : SslErrors();
+      return Status::Unavailable("TLS handshake with " + url_.host + ":" +
+                                 std::to_string(url_.port) + ": " + why);
+    }
+  }
+}
+
 Status HttpClient::SendAll(std::string_view data) {
+  if (tls_ && tls_->ssl) {
+    ERR_clear_error();
+    while (!data.empty()) {
+      int n = SSL_write(tls_->ssl, data.data(), static_cast<int>(data.size()));
+      if (n > 0) {
+        data.remove_prefix(static_cast<size_t>(n));
+        continue;
+      }
+      int e = SSL_get_error(tls_->ssl, n);
+      if (e == SSL_ERROR_WANT_WRITE) {
+        SW_RETURN_IF_ERROR(Wait(POLLOUT, "send"));
+      } else if (e == SSL_ERROR_WANT_READ) {
+        SW_RETURN_IF_ERROR(Wait(POLLIN, "send"));
+      } else {
+        return Status::Unavailable("TLS send: " + SslErrors());
+      }
+    }
+    return Status::OK();
+  }
   while (!data.empty()) {
     ssize_t n = send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -194,6 +321,26 @@ Status HttpClient::Fill() {
     pos_ = 0;
   }
   char tmp[65536];
+  if (tls_ && tls_->ssl) {
+    ERR_clear_error();
+    for (;;) {
+      int n = SSL_read(tls_->ssl, tmp, sizeof(tmp));
+      if (n > 0) {
+        buf_.append(tmp, static_cast<size_t>(n));
+        return Status::OK();
+      }
+      int e = SSL_get_error(tls_->ssl, n);
+      if (e == SSL_ERROR_WANT_READ) {
+        SW_RETURN_IF_ERROR(Wait(POLLIN, "receive"));
+      } else if (e == SSL_ERROR_WANT_WRITE) {
+        SW_RETURN_IF_ERROR(Wait(POLLOUT, "receive"));
+      } else if (e == SSL_ERROR_ZERO_RETURN) {
+        return Status::Unavailable("connection closed by server");
+      } else {
+        return Status::Unavailable("TLS receive: " + SslErrors());
+      }
+    }
+  }
   for (;;) {
     ssize_t n = recv(fd_.get(), tmp, sizeof(tmp), 0);
     if (n > 0) {
@@ -336,7 +483,7 @@ Status HttpClient::Get(std::string_view path,
     bool chunked = false;
     if (s.ok()) s = ReadHead(result, &keep_alive, &content_length, &chunked);
     if (!s.ok()) {
-      fd_.Reset();
+      Close();
       if (reused && s.IsUnavailable()) continue;
       return s;
     }
@@ -345,12 +492,12 @@ Status HttpClient::Get(std::string_view path,
     if (!no_body) {
       s = ReadBody(content_length, chunked, sink, &result->body_bytes);
       if (!s.ok()) {
-        fd_.Reset();
+        Close();
         return s;
       }
       if (!chunked && content_length < 0) keep_alive = false;
     }
-    if (!keep_alive) fd_.Reset();
+    if (!keep_alive) Close();
     return Status::OK();
   }
   return Status::Unavailable("connection lost");

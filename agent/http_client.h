@@ -3,12 +3,14 @@
 // Node kernels vary and io_uring may be missing or disabled there, so the agent uses ordinary
 // blocking sockets with poll(2) timeouts: one connection per HttpClient, kept alive across
 // requests, reconnected transparently when the server closed it. Bodies are streamed to a sink,
-// never held whole unless the caller does so. TLS is not handled here.
+// never held whole unless the caller does so. "https://" URLs speak TLS (OpenSSL, TLS 1.3
+// minimum), verifying the server's certificate against a CA file and the URL's host or IP.
 // Thread-safety: one HttpClient per thread; distinct clients are independent.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,7 +25,9 @@ struct HttpUrl {
   std::string host;  // literal IPv4/IPv6 address or a name resolved with getaddrinfo
   uint16_t port = 80;
   std::string base_path;  // path prefix without trailing '/', may be empty
-  // Parses "http://host[:port][/prefix]". InvalidArgument otherwise (https is not supported here).
+  bool tls = false;       // https
+  // Parses "http://host[:port][/prefix]" or "https://..." (default ports 80 and 443).
+  // InvalidArgument otherwise.
   static Result<HttpUrl> Parse(std::string_view url);
 };
 
@@ -34,6 +38,8 @@ struct HttpClientOptions {
   // only root can do); 0 = any. SO_REUSEADDR is set so quick reconnects work.
   uint16_t local_port = 0;
   std::string user_agent = "wwclient/stormwulf";
+  // https: PEM file of the CA(s) that signed the server's certificate; empty = the system's store.
+  std::string ca_file;
 };
 
 struct HttpResult {
@@ -46,7 +52,10 @@ struct HttpResult {
 
 class HttpClient {
  public:
-  HttpClient(HttpUrl url, HttpClientOptions opts) : url_(std::move(url)), opts_(opts) {}
+  HttpClient(HttpUrl url, HttpClientOptions opts);
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
 
   // Sends `GET <base_path><path>` with the extra headers and streams the body to sink (which may
   // return a non-OK Status to abort: the connection is then closed). Unavailable for connection
@@ -59,11 +68,14 @@ class HttpClient {
                      const std::vector<std::pair<std::string, std::string>>& headers,
                      std::string* body, HttpResult* result, uint64_t max_bytes = 1ull << 30);
 
-  void Close() { fd_.Reset(); }
+  void Close();
   const HttpUrl& url() const { return url_; }
 
  private:
   Status Connect();
+  Status Handshake();  // TLS client handshake on the connected fd_
+  // Waits until fd_ is ready for `events` (POLLIN/POLLOUT); Unavailable on timeout.
+  Status Wait(short events, const char* what);
   Status SendAll(std::string_view data);
   // Reads at least one byte into buf_ (appending). Unavailable on timeout/EOF.
   Status Fill();
@@ -74,6 +86,8 @@ class HttpClient {
   HttpUrl url_;
   HttpClientOptions opts_;
   UniqueFd fd_;
+  struct TlsState;  // OpenSSL context and connection (http_client.cc)
+  std::unique_ptr<TlsState> tls_;
   std::string buf_;  // bytes received but not consumed
   size_t pos_ = 0;   // consumed prefix of buf_
 };

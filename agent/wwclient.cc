@@ -29,9 +29,11 @@ constexpr char kUsage[] =
     "usage: wwclient [options]          (and `wwclient provision --help` for two-stage boot)\n"
     "Keeps this node's runtime overlay current: polls GET /runtime/<wwid> with If-None-Match,\n"
     "verifies and applies each new version atomically (deletions included).\n\n"
-    "  --server URL        head node, e.g. http://10.0.0.1:9873 (default: $WW_SERVER, else the\n"
-    "                      `server` line of --config)\n"
-    "  --config FILE       key=value config (default /etc/stormwulf/wwclient.conf): server,\n"
+    "  --server URL        head node, e.g. http://10.0.0.1:9873 or https://10.0.0.1:9874\n"
+    "                      (default: $WW_SERVER, else the `server` line of --config)\n"
+    "  --ca FILE           https: CA certificate(s) that signed the server's (PEM; default: the\n"
+    "                      system's store)\n"
+    "  --config FILE       key=value config (default /etc/stormwulf/wwclient.conf): server, ca,\n"
     "                      interval, secure, compress\n"
     "  --wwid ID           node id (default: wwid= from /proc/cmdline; wwid=[eth0] = eth0's MAC)\n"
     "  --root DIR          apply under DIR instead of /\n"
@@ -47,7 +49,7 @@ constexpr char kUsage[] =
     "Signals: SIGHUP = refresh now, SIGTERM/SIGINT = exit.\n";
 
 struct Flags {
-  std::string server, config = "/etc/stormwulf/wwclient.conf", wwid, root = "/", state;
+  std::string server, config = "/etc/stormwulf/wwclient.conf", wwid, root = "/", state, ca;
   std::string compress = "zstd", cmdline = "/proc/cmdline", sys = "/sys";
   double interval = 60;
   bool once = false, chown = true;
@@ -77,7 +79,8 @@ void NotifyReady() {
          static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len));
 }
 
-// Reads "key=value" lines; unknown keys are ignored. Flags given on the command line win.
+// Reads "key = value" lines (blanks around either side ignored, '#' starts a comment line);
+// unknown keys are ignored. Flags given on the command line win.
 void ReadConfig(const std::string& path, Flags* f, const std::vector<std::string>& explicit_keys) {
   auto text = sw::ReadFileToString(path);
   if (!text.ok()) return;
@@ -96,8 +99,13 @@ void ReadConfig(const std::string& path, Flags* f, const std::vector<std::string
     if (line.empty() || line[0] == '#') continue;
     size_t eq = line.find('=');
     if (eq == std::string::npos) continue;
-    std::string k = line.substr(0, eq), v = line.substr(eq + 1);
+    auto trim = [](std::string x) {
+      size_t a = x.find_first_not_of(" \t\r"), b = x.find_last_not_of(" \t\r");
+      return a == std::string::npos ? std::string() : x.substr(a, b - a + 1);
+    };
+    std::string k = trim(line.substr(0, eq)), v = trim(line.substr(eq + 1));
     if (k == "server" && !given("server")) f->server = v;
+    if (k == "ca" && !given("ca")) f->ca = v;
     if (k == "interval" && !given("interval")) f->interval = atof(v.c_str());
     if (k == "compress" && !given("compress")) f->compress = v == "none" ? "" : v;
     if (k == "secure" && v == "true" && !given("local-port")) f->local_port = 987;
@@ -151,6 +159,7 @@ constexpr char kProvisionUsage[] =
     "segments in parallel, verifying each (XXH3-128) and the whole image (SHA-256), and caching\n"
     "them so the next provision fetches only what changed.\n\n"
     "  --server URL        head node (default: $WW_SERVER, else the config's `server`)\n"
+    "  --ca FILE           https: CA certificate(s) of the server (PEM)\n"
     "  --root DIR          where the image goes (e.g. /newroot, a tmpfs)\n"
     "  --cache DIR         segment cache (default /var/cache/wwclient; \"\" disables)\n"
     "  --parallel N        segments in flight (default 8)\n"
@@ -180,6 +189,8 @@ int RunProvision(int argc, char** argv) {
       return 0;
     } else if (a == "--server") {
       f.server = value();
+    } else if (a == "--ca") {
+      f.ca = value();
     } else if (a == "--root") {
       f.root = value();
     } else if (a == "--cache") {
@@ -217,6 +228,7 @@ int RunProvision(int argc, char** argv) {
   o.cache_dir = cache;
   o.parallel = parallel;
   o.set_owner = f.chown;
+  o.http.ca_file = f.ca;
   if (!id.assetkey.empty()) o.query += "assetkey=" + id.assetkey;
   if (!id.uuid.empty()) o.query += std::string(o.query.empty() ? "" : "&") + "uuid=" + id.uuid;
   std::mutex progress_mu;
@@ -270,6 +282,8 @@ int main(int argc, char** argv) {
       return 0;
     } else if (a == "--server") {
       f.server = value("--server");
+    } else if (a == "--ca") {
+      f.ca = value("--ca");
     } else if (a == "--config") {
       f.config = value("--config");
     } else if (a == "--wwid") {
@@ -328,6 +342,7 @@ int main(int argc, char** argv) {
 
   sw::HttpClientOptions hopts;
   hopts.local_port = static_cast<uint16_t>(f.local_port);
+  hopts.ca_file = f.ca;
   hopts.connect_timeout_ms = 10000;
   hopts.io_timeout_ms = 30000;
   sw::HttpClient http(*url, hopts);

@@ -85,6 +85,12 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& root, const StoreO
   for (const char* sub : {"chunks", "manifests", "refs", "tmp", "cache", "state"}) {
     SW_RETURN_IF_ERROR(MakeDirs(JoinPath(root, sub), 0755));
   }
+  // Runtime overlays hold secrets (shadow, keys): nothing under the store is readable by other
+  // users. The root directory closes the whole tree; stores made before this get it too.
+  struct stat st;
+  if (::stat(root.c_str(), &st) == 0 && (st.st_mode & 0007) != 0 && st.st_uid == geteuid()) {
+    ::chmod(root.c_str(), st.st_mode & 0770);
+  }
   return std::unique_ptr<Store>(new Store(root));
 }
 

@@ -11,14 +11,17 @@ Status LoadServerConfig(const std::string& path, ServerConfig* c) {
   try {
     YAML::Node y = YAML::Load(text);
     if (!y || y.IsNull()) return Status::OK();
-    if (y["listen"]) {
-      c->listen.clear();
-      if (y["listen"].IsSequence()) {
-        for (const auto& e : y["listen"]) c->listen.push_back(e.as<std::string>());
+    auto list = [&](const char* k, std::vector<std::string>* v) {
+      if (!y[k]) return;
+      v->clear();
+      if (y[k].IsSequence()) {
+        for (const auto& e : y[k]) v->push_back(e.as<std::string>());
       } else {
-        c->listen.push_back(y["listen"].as<std::string>());
+        v->push_back(y[k].as<std::string>());
       }
-    }
+    };
+    list("listen", &c->listen);
+    list("tls listen", &c->tls_listen);
     auto str = [&](const char* k, std::string* v) {
       if (y[k]) *v = y[k].as<std::string>();
     };
@@ -30,6 +33,8 @@ Status LoadServerConfig(const std::string& path, ServerConfig* c) {
     str("ipxe dir", &c->ipxe_dir);
     str("arp file", &c->arp_file);
     str("log level", &c->log_level);
+    str("tls cert", &c->tls_cert);
+    str("tls key", &c->tls_key);
     if (y["secure"]) c->secure = y["secure"].as<bool>();
     if (y["tls"]) c->tls = y["tls"].as<bool>();
     num("threads", &c->threads);

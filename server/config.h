@@ -17,7 +17,12 @@ struct ServerConfig {
   std::string ipxe_dir = "/usr/share/stormwulf/ipxe";
   std::string arp_file = "/proc/net/arp";
   bool secure = false;       // runtime overlays only to clients on ports < 1024
-  bool tls = false;          // when true, /runtime/ over plain HTTP is refused (403)
+  // TLS (OpenSSL, TLS 1.3 minimum) on its own listeners; with it on, /runtime/ over plain HTTP is
+  // refused with 403 and every route is also served over TLS.
+  bool tls = false;
+  std::vector<std::string> tls_listen = {"0.0.0.0:9874"};
+  std::string tls_cert = "/etc/stormwulf/tls/server.crt";  // PEM chain
+  std::string tls_key = "/etc/stormwulf/tls/server.key";   // PEM, readable by root only
   int threads = 0;
   int workers = 2;           // derived-encoding (gzip/raw) builders
   int header_timeout_ms = 10000;

@@ -20,6 +20,7 @@
 #include "common/fs_util.h"
 #include "common/log.h"
 #include "server/http_parser.h"
+#include "server/tls.h"
 #include "uring/ring.h"
 
 namespace sw {
@@ -27,6 +28,7 @@ namespace sw {
 struct HttpServer::Shared {
   HttpServerOptions opts;
   HttpHandler* handler = nullptr;
+  std::shared_ptr<TlsContext> tls;  // set when there are TLS listeners
   std::atomic<bool> stopping{false};
   std::atomic<uint64_t> requests{0}, by_status[6] = {}, s304{0}, bytes_sent{0}, active{0},
       accepted{0}, errors{0}, lat[HttpMetrics::kBuckets] = {}, lat_sum_ns{0};
@@ -187,7 +189,9 @@ class HttpServer::Loop {
   Loop(Shared* shared, int index) : sh_(shared), index_(index) {}
   ~Loop();
   Status Init();
-  void AddListener(int fd) { listeners_.push_back(std::make_unique<Listener>(this, fd)); }
+  void AddListener(int fd, bool tls) {
+    listeners_.push_back(std::make_unique<Listener>(this, fd, tls));
+  }
   void Run();
   void Post(std::function<void()> fn);
   const std::string& mode() const { return ring_->mode(); }
@@ -197,7 +201,7 @@ class HttpServer::Loop {
 
  private:
   struct Listener : Completion {
-    Listener(Loop* l, int f) : loop(l), fd(f) {}
+    Listener(Loop* l, int f, bool t) : loop(l), fd(f), tls(t) {}
     void Arm() {
       io_uring_prep_multishot_accept(loop->ring_->Sqe(this), fd, nullptr, nullptr, SOCK_CLOEXEC);
       armed = true;
@@ -205,6 +209,7 @@ class HttpServer::Loop {
     void OnCqe(int res, uint32_t flags) override;
     Loop* loop;
     int fd;
+    bool tls;
     bool armed = false;
   };
   struct Wake : Completion {
@@ -217,7 +222,7 @@ class HttpServer::Loop {
     Loop* loop;
     uint64_t value = 0;
   };
-  void Accepted(int fd);
+  void Accepted(int fd, bool tls);
   void RunPosted();
   void ScanTimeouts();
 
@@ -238,8 +243,13 @@ class HttpServer::Loop {
 
 class HttpServer::Loop::Conn {
  public:
-  Conn(Loop* loop, int fd, uint64_t gen) : loop_(loop), fd_(fd), gen_(gen) {
+  Conn(Loop* loop, int fd, uint64_t gen, bool tls) : loop_(loop), fd_(fd), gen_(gen) {
     deadline_ms_ = NowMs() + static_cast<uint64_t>(loop->sh_->opts.idle_timeout_ms);
+    if (tls) {
+      tls_ = std::make_unique<TlsSession>(*loop->sh_->tls);
+      // The handshake must finish as fast as a request head must arrive.
+      deadline_ms_ = NowMs() + static_cast<uint64_t>(loop->sh_->opts.header_timeout_ms);
+    }
     socklen_t len = sizeof(peer_);
     getpeername(fd, reinterpret_cast<sockaddr*>(&peer_), &len);
     int one = 1;
@@ -277,6 +287,12 @@ class HttpServer::Loop::Conn {
   void SubmitBounceSend();
   void OnBounceSend(int res, uint32_t);
   void FinishResponse();
+  // Sends [data, data+len) for `op`: a plain send, or on TLS at most kTlsChunk bytes encrypted
+  // and queued; op's handler then runs with the plaintext bytes consumed (or -EPIPE).
+  void SubmitWrite(Op* op, const char* data, size_t len, int flags);
+  bool TlsIn(const char* data, size_t n);  // false: fatal TLS error, close
+  void TlsFlush();
+  void OnTlsSend(int res, uint32_t);
   void Fail();
   void MaybeFree();
   void Progress() {
@@ -321,6 +337,14 @@ class HttpServer::Loop::Conn {
   Op splice_in_op_{this, &Conn::OnSpliceIn};
   Op splice_out_op_{this, &Conn::OnSpliceOut};
   Op bounce_op_{this, &Conn::OnBounceSend};
+  // TLS (null for plain connections): ciphertext queue, one send in flight at a time.
+  std::unique_ptr<TlsSession> tls_;
+  std::string tls_out_;
+  size_t tls_out_off_ = 0;
+  bool tls_sending_ = false;
+  Op* tls_pending_ = nullptr;  // the plaintext write waiting for its ciphertext to be sent
+  int tls_pending_res_ = 0;
+  Op tls_send_op_{this, &Conn::OnTlsSend};
 };
 
 namespace {
@@ -385,7 +409,7 @@ void HttpServer::Loop::RunPosted() {
 
 void HttpServer::Loop::Listener::OnCqe(int res, uint32_t flags) {
   if (res >= 0) {
-    loop->Accepted(res);
+    loop->Accepted(res, tls);
   } else if (res != -ECANCELED && res != -EINVAL && res != -EBADF) {
     LOG(WARNING) << "accept: " << std::strerror(-res);
   }
@@ -395,7 +419,7 @@ void HttpServer::Loop::Listener::OnCqe(int res, uint32_t flags) {
   }
 }
 
-void HttpServer::Loop::Accepted(int fd) {
+void HttpServer::Loop::Accepted(int fd, bool tls) {
   if (sh_->active.load() >= sh_->opts.max_connections || sh_->stopping.load()) {
     ::close(fd);  // over the cap: refuse at once rather than queue without bound
     return;
@@ -403,7 +427,7 @@ void HttpServer::Loop::Accepted(int fd) {
   sh_->accepted.fetch_add(1, std::memory_order_relaxed);
   sh_->active.fetch_add(1, std::memory_order_relaxed);
   uint64_t gen = (static_cast<uint64_t>(index_) << 48) | next_gen_++;
-  Conn* c = new Conn(this, fd, gen);
+  Conn* c = new Conn(this, fd, gen, tls);
   live_[gen] = c;
   c->Start();
 }
@@ -476,8 +500,17 @@ void HttpServer::Loop::Conn::OnRecv(int res, uint32_t flags) {
   if (res > 0) {
     unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
     // Copy out and recycle the shared buffer at once (receive -> use -> recycle).
-    if (!closing_) in_.append(loop_->bufs_->Buffer(id), static_cast<size_t>(res));
+    bool tls_ok = true;
+    if (!closing_ && tls_) {
+      tls_ok = TlsIn(loop_->bufs_->Buffer(id), static_cast<size_t>(res));
+    } else if (!closing_) {
+      in_.append(loop_->bufs_->Buffer(id), static_cast<size_t>(res));
+    }
     loop_->bufs_->Recycle(id);
+    if (!tls_ok) {
+      if (closing_) return MaybeFree();
+      return Fail();
+    }
   } else if (res == 0) {
     peer_closed_ = true;
   } else if (res != -ENOBUFS) {
@@ -559,7 +592,7 @@ void HttpServer::Loop::Conn::TryProcess() {
   req.peer_port = peer_.ss_family == AF_INET6
                       ? ntohs(reinterpret_cast<sockaddr_in6*>(&peer_)->sin6_port)
                       : ntohs(reinterpret_cast<sockaddr_in*>(&peer_)->sin_port);
-  req.tls = o.tls;
+  req.tls = tls_ != nullptr;
   phase_ = kHandling;
   loop_->sh_->requests.fetch_add(1, std::memory_order_relaxed);
   auto writer = std::make_shared<ConnWriter>(loop_, gen_, loop_->thread_id_);
@@ -681,10 +714,8 @@ void HttpServer::Loop::Conn::StartSend() {
 }
 
 void HttpServer::Loop::Conn::SubmitSendHead() {
-  io_uring_sqe* sqe = loop_->ring_->Sqe(&send_head_op_);
-  int flags = MSG_NOSIGNAL | (pieces_.empty() ? 0 : MSG_MORE);
-  io_uring_prep_send(sqe, fd_, out_.data() + out_off_, out_.size() - out_off_, flags);
-  ++inflight_;
+  SubmitWrite(&send_head_op_, out_.data() + out_off_, out_.size() - out_off_,
+              pieces_.empty() ? 0 : MSG_MORE);
 }
 
 void HttpServer::Loop::Conn::OnSendHead(int res, uint32_t) {
@@ -711,11 +742,9 @@ void HttpServer::Loop::Conn::NextPiece() {
 
 void HttpServer::Loop::Conn::SubmitSendMem() {
   const BodyPiece& p = pieces_[piece_];
-  io_uring_sqe* sqe = loop_->ring_->Sqe(&send_mem_op_);
   bool more = piece_ + 1 < pieces_.size();
-  io_uring_prep_send(sqe, fd_, p.mem->data() + p.offset + piece_off_,
-                     static_cast<size_t>(p.length - piece_off_), MSG_NOSIGNAL | (more ? MSG_MORE : 0));
-  ++inflight_;
+  SubmitWrite(&send_mem_op_, p.mem->data() + p.offset + piece_off_,
+              static_cast<size_t>(p.length - piece_off_), more ? MSG_MORE : 0);
 }
 
 void HttpServer::Loop::Conn::OnSendMem(int res, uint32_t) {
@@ -730,6 +759,9 @@ void HttpServer::Loop::Conn::OnSendMem(int res, uint32_t) {
 }
 
 void HttpServer::Loop::Conn::SubmitSpliceIn() {
+  // TLS encrypts in user space: file bytes go through the bounce buffer (the kernel's TLS ULP,
+  // which would let splice carry on, is not available everywhere; docs/http-engine.md).
+  if (tls_) bounce_ = true;
   if (pipe_r_ < 0 && !bounce_) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
@@ -801,10 +833,7 @@ void HttpServer::Loop::Conn::OnSpliceOut(int res, uint32_t) {
 }
 
 void HttpServer::Loop::Conn::SubmitBounceSend() {
-  io_uring_sqe* sqe = loop_->ring_->Sqe(&bounce_op_);
-  io_uring_prep_send(sqe, fd_, bounce_buf_.data() + bounce_off_, bounce_buf_.size() - bounce_off_,
-                     MSG_NOSIGNAL);
-  ++inflight_;
+  SubmitWrite(&bounce_op_, bounce_buf_.data() + bounce_off_, bounce_buf_.size() - bounce_off_, 0);
 }
 
 void HttpServer::Loop::Conn::OnBounceSend(int res, uint32_t) {
@@ -850,6 +879,70 @@ void HttpServer::Loop::Conn::FinishResponse() {
   TryProcess();
 }
 
+void HttpServer::Loop::Conn::SubmitWrite(Op* op, const char* data, size_t len, int flags) {
+  ++inflight_;  // op's handler always runs once and decrements it
+  if (!tls_) {
+    io_uring_prep_send(loop_->ring_->Sqe(op), fd_, data, len, MSG_NOSIGNAL | flags);
+    return;
+  }
+  constexpr size_t kTlsChunk = 64 * 1024;  // four full TLS records per round
+  size_t n = std::min(len, kTlsChunk);
+  tls_pending_ = op;
+  tls_pending_res_ = tls_->Write(data, n) ? static_cast<int>(n) : -EPROTO;
+  if (tls_pending_res_ < 0) LOG(DEBUG) << tls_->error();
+  TlsFlush();
+  if (!tls_sending_) {
+    // Nothing to send (cannot happen after a successful write): complete through the ring so
+    // the handler never runs inside this call.
+    io_uring_prep_nop(loop_->ring_->Sqe(&tls_send_op_));
+    tls_sending_ = true;
+    ++inflight_;
+  }
+}
+
+bool HttpServer::Loop::Conn::TlsIn(const char* data, size_t n) {
+  TlsSession::Event ev = tls_->Feed(data, n, &in_);
+  if (ev == TlsSession::Event::kError) {
+    LOG(DEBUG) << "peer " << gen_ << ": " << tls_->error();
+    return false;
+  }
+  if (ev == TlsSession::Event::kPeerClosed) peer_closed_ = true;
+  TlsFlush();  // handshake messages
+  return true;
+}
+
+void HttpServer::Loop::Conn::TlsFlush() {
+  if (tls_sending_ || closing_) return;
+  if (tls_out_off_ >= tls_out_.size()) {
+    tls_out_.clear();
+    tls_out_off_ = 0;
+  }
+  tls_->TakeOutput(&tls_out_);
+  if (tls_out_off_ >= tls_out_.size()) return;
+  io_uring_prep_send(loop_->ring_->Sqe(&tls_send_op_), fd_, tls_out_.data() + tls_out_off_,
+                     tls_out_.size() - tls_out_off_, MSG_NOSIGNAL);
+  tls_sending_ = true;
+  ++inflight_;
+}
+
+void HttpServer::Loop::Conn::OnTlsSend(int res, uint32_t) {
+  --inflight_;
+  tls_sending_ = false;
+  bool nop = tls_out_off_ >= tls_out_.size();  // the io_uring_prep_nop completion
+  if (closing_ || (!nop && res <= 0)) {
+    if (Op* p = std::exchange(tls_pending_, nullptr)) return p->OnCqe(-EPIPE, 0);
+    return closing_ ? MaybeFree() : Fail();
+  }
+  if (!nop) {
+    tls_out_off_ += static_cast<size_t>(res);
+    Progress();
+  }
+  TlsFlush();
+  if (tls_sending_) return;
+  // Every byte of ciphertext so far is on the wire: the pending plaintext write is complete.
+  if (Op* p = std::exchange(tls_pending_, nullptr)) p->OnCqe(tls_pending_res_, 0);
+}
+
 void HttpServer::Loop::Conn::Fail() {
   loop_->sh_->errors.fetch_add(1, std::memory_order_relaxed);
   Close();
@@ -860,6 +953,15 @@ void HttpServer::Loop::Conn::Close() {
   closing_ = true;
   // shutdown() completes the armed multishot recv and fails any send/splice in flight, so every
   // outstanding SQE delivers its final CQE; the fd is closed and this freed only after that.
+  if (tls_ && !tls_sending_ && tls_->handshake_done()) {
+    // Best effort close_notify so clients see a clean end; never wait for it.
+    tls_->Shutdown();
+    std::string alert;
+    if (tls_->TakeOutput(&alert)) {
+      ssize_t n = ::send(fd_, alert.data(), alert.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      (void)n;
+    }
+  }
   ::shutdown(fd_, SHUT_RDWR);
   MaybeFree();
 }
@@ -956,7 +1058,15 @@ Status HttpServer::Start() {
   };
   if (!init_status.ok()) return abort_start(init_status);
   ring_mode_ = loops_[0]->mode();
-  for (const auto& addr : opts_.listen) {
+  if (!opts_.tls_listen.empty()) {
+    auto ctx = TlsContext::Create(opts_.tls_cert, opts_.tls_key);
+    if (!ctx.ok()) return abort_start(ctx.status());
+    shared_->tls = *ctx;
+  }
+  std::vector<std::pair<std::string, bool>> all_listen;
+  for (const auto& a : opts_.listen) all_listen.emplace_back(a, false);
+  for (const auto& a : opts_.tls_listen) all_listen.emplace_back(a, true);
+  for (const auto& [addr, tls] : all_listen) {
     socklen_t len = 0;
     auto parsed = ParseListen(addr, &len);
     if (!parsed.ok()) return abort_start(parsed.status());
@@ -994,7 +1104,7 @@ Status HttpServer::Start() {
         bound = ntohs(got.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&got)->sin6_port
                                                  : reinterpret_cast<sockaddr_in*>(&got)->sin_port);
       }
-      loop->AddListener(fd);
+      loop->AddListener(fd, tls);
     }
     ports_.push_back(bound);
   }

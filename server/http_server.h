@@ -32,7 +32,9 @@ struct HttpServerOptions {
   int idle_timeout_ms = 60000;            // keep-alive idle
   int send_timeout_ms = 60000;            // no byte of progress for this long while sending
   size_t max_connections = 50000;         // over this, new connections are closed at once
-  bool tls = false;                       // marks requests as TLS (for a TLS front listener)
+  // TLS listeners (requests on them have HttpRequest::tls set); need tls_cert and tls_key (PEM).
+  std::vector<std::string> tls_listen;
+  std::string tls_cert, tls_key;
 };
 
 struct HttpMetrics {
@@ -56,12 +58,13 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Binds every listener and starts the loop threads. Unavailable when io_uring is unusable,
-  // IOError when an address cannot be bound.
+  // IOError when an address cannot be bound, InvalidArgument for an unusable TLS certificate/key.
   Status Start();
   // Stops accepting, closes every connection, joins the threads.
   void Stop();
-  // The port actually bound for listen[i] (useful with port 0).
+  // The port actually bound for listen[i] / tls_listen[i] (useful with port 0).
   uint16_t port(size_t i) const { return ports_.at(i); }
+  uint16_t tls_port(size_t i) const { return ports_.at(opts_.listen.size() + i); }
   HttpMetrics Metrics() const;
   const std::string& ring_mode() const { return ring_mode_; }
 

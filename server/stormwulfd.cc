@@ -53,6 +53,11 @@ int main(int argc, char** argv) {
       "ipxe-dir", po::value<std::string>(), "directory of iPXE templates (*.ipxe)")(
       "arp-file", po::value<std::string>(), "ARP table used to identify nodes by IP")(
       "secure", po::value<bool>(), "runtime overlays only to source ports < 1024")(
+      "tls", po::value<bool>(), "serve TLS on --tls-listen; refuse /runtime/ over plain HTTP")(
+      "tls-listen", po::value<std::vector<std::string>>()->composing(),
+      "ADDR:PORT for TLS, repeatable (default 0.0.0.0:9874)")(
+      "tls-cert", po::value<std::string>(), "PEM certificate chain for TLS")(
+      "tls-key", po::value<std::string>(), "PEM private key for TLS")(
       "threads", po::value<int>(), "event loop threads (default: one per core)")(
       "log-level", po::value<std::string>(), "debug, info, warning or error");
   po::variables_map vm;
@@ -80,6 +85,10 @@ int main(int argc, char** argv) {
   if (vm.count("ipxe-dir")) cfg.ipxe_dir = vm["ipxe-dir"].as<std::string>();
   if (vm.count("arp-file")) cfg.arp_file = vm["arp-file"].as<std::string>();
   if (vm.count("secure")) cfg.secure = vm["secure"].as<bool>();
+  if (vm.count("tls")) cfg.tls = vm["tls"].as<bool>();
+  if (vm.count("tls-listen")) cfg.tls_listen = vm["tls-listen"].as<std::vector<std::string>>();
+  if (vm.count("tls-cert")) cfg.tls_cert = vm["tls-cert"].as<std::string>();
+  if (vm.count("tls-key")) cfg.tls_key = vm["tls-key"].as<std::string>();
   if (vm.count("threads")) cfg.threads = vm["threads"].as<int>();
   if (vm.count("log-level")) cfg.log_level = vm["log-level"].as<std::string>();
   sw::LogLevel level;
@@ -126,6 +135,11 @@ int main(int argc, char** argv) {
   hopts.idle_timeout_ms = cfg.idle_timeout_ms;
   hopts.send_timeout_ms = cfg.send_timeout_ms;
   hopts.max_connections = cfg.max_connections;
+  if (cfg.tls) {
+    hopts.tls_listen = cfg.tls_listen;
+    hopts.tls_cert = cfg.tls_cert;
+    hopts.tls_key = cfg.tls_key;
+  }
   sw::HttpServer server(hopts, &routes);
   routes.SetEngine(&server);
   if (sw::Status s = server.Start(); !s.ok()) {
@@ -135,6 +149,10 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < cfg.listen.size(); ++i) {
     LOG(INFO) << "listening on " << cfg.listen[i] << " (port " << server.port(i) << ", "
               << server.ring_mode() << ", " << routes.nodes()->nodes().size() << " nodes)";
+  }
+  for (size_t i = 0; i < hopts.tls_listen.size(); ++i) {
+    LOG(INFO) << "listening on " << hopts.tls_listen[i] << " (TLS, port " << server.tls_port(i)
+              << ")";
   }
   NotifySystemd("READY=1");
   for (;;) {

@@ -14,3 +14,7 @@ set_tests_properties(power_cli PROPERTIES LABELS "integration" TIMEOUT 120)
 add_test(NAME provision
   COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/provision_test.py ${CMAKE_BINARY_DIR})
 set_tests_properties(provision PROPERTIES LABELS "integration" TIMEOUT 300)
+# TLS on its own listener, 403/401 refusals, wwclient over https (tests/integration/tls_test.py).
+add_test(NAME tls
+  COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/tls_test.py ${CMAKE_BINARY_DIR})
+set_tests_properties(tls PROPERTIES LABELS "integration" TIMEOUT 300)
