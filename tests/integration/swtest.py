@@ -65,5 +65,10 @@ def stop(proc, work):
         except subprocess.TimeoutExpired:
             proc.kill()
     log = os.path.join(work, "stormwulfd.log")
+    if os.path.exists(log):
+        text = open(log, errors="replace").read()
+        # Under a sanitizer build, a report in the server's log fails the test.
+        check("ERROR: AddressSanitizer" not in text and "ERROR: LeakSanitizer" not in text
+              and "runtime error:" not in text, "no sanitizer report in the stormwulfd log")
     if failures and os.path.exists(log):
         print("stormwulfd log:\n" + open(log).read()[-2000:])
