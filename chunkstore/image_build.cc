@@ -130,7 +130,11 @@ struct Segment {
 class Builder {
  public:
   Builder(Store* store, std::vector<TreeEntry> entries, const ImageBuildOptions& opts)
-      : store_(store), entries_(std::move(entries)), opts_(opts), batch_(store) {}
+      : store_(store),
+        entries_(std::move(entries)),
+        opts_(opts),
+        own_batch_(store),
+        batch_(opts.batch ? opts.batch : &own_batch_) {}
 
   Result<BuildResult> Run();
 
@@ -148,7 +152,9 @@ class Builder {
   Store* store_;
   std::vector<TreeEntry> entries_;
   ImageBuildOptions opts_;
-  ChunkBatch batch_;
+  ChunkBatch own_batch_;
+  ChunkBatch* batch_;  // own_batch_ or the caller's
+  std::atomic<uint64_t> new_chunks_{0}, new_bytes_{0};
   std::vector<Unit> units_;
   std::vector<Segment> segments_;
   BuildProgress progress_;
@@ -352,14 +358,23 @@ Status Builder::BuildInMemory(const Segment& s, std::string* raw, ManifestChunk*
                           : 0;
     return Status::OK();
   }
+  if (auto staged = batch_->Staged(mc->id)) {  // another artifact of a shared batch made it
+    mc->stored_size = *staged;
+    return Status::OK();
+  }
   std::string z = ZstdCompress(span, opts_.zstd_level);
   mc->stored_size = z.size();
-  return batch_.Add(mc->id, ByteSpan(reinterpret_cast<const uint8_t*>(z.data()), z.size()))
-      .status();
+  SW_ASSIGN_OR_RETURN(bool fresh,
+                      batch_->Add(mc->id, ByteSpan(reinterpret_cast<const uint8_t*>(z.data()), z.size())));
+  if (fresh) {
+    new_chunks_.fetch_add(1);
+    new_bytes_.fetch_add(z.size());
+  }
+  return Status::OK();
 }
 
 Status Builder::BuildStreamed(const Segment& s, Sha256* sha, ManifestChunk* mc) {
-  std::string tmp = batch_.NewTempPath();
+  std::string tmp = batch_->NewTempPath();
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!fd) return FromErrno("create " + tmp, errno);
   std::unique_ptr<ZSTD_CCtx, size_t (*)(ZSTD_CCtx*)> cctx(ZSTD_createCCtx(), ZSTD_freeCCtx);
@@ -403,7 +418,12 @@ Status Builder::BuildStreamed(const Segment& s, Sha256* sha, ManifestChunk* mc) 
   mc->raw_size = raw;
   mc->stored_size = stored;
   mc->encoding = ChunkEncoding::kZstd;
-  return batch_.AdoptTemp(mc->id, tmp, stored).status();
+  SW_ASSIGN_OR_RETURN(bool fresh, batch_->AdoptTemp(mc->id, tmp, stored));
+  if (fresh) {
+    new_chunks_.fetch_add(1);
+    new_bytes_.fetch_add(stored);
+  }
+  return Status::OK();
 }
 
 void Builder::Progress(bool force) {
@@ -525,13 +545,17 @@ Result<BuildResult> Builder::Run() {
   shutdown();
   SW_RETURN_IF_ERROR(failure);
   m.sha256 = sha.Finish();
-  SW_RETURN_IF_ERROR(batch_.Commit());
-  SW_ASSIGN_OR_RETURN(result.manifest_id, store_->PutManifest(m));
+  if (batch_ == &own_batch_) {
+    SW_RETURN_IF_ERROR(own_batch_.Commit());
+    SW_ASSIGN_OR_RETURN(result.manifest_id, store_->PutManifest(m));
+  } else {
+    SW_ASSIGN_OR_RETURN(result.manifest_id, batch_->AddManifest(m));
+  }
   Progress(true);
   result.manifest = std::move(m);
   result.segments = segments_.size();
-  result.segments_new = batch_.new_chunks();
-  result.stored_bytes_new = batch_.new_stored_bytes();
+  result.segments_new = new_chunks_.load();
+  result.stored_bytes_new = new_bytes_.load();
   result.entries = entries_.size();
   return result;
 }

@@ -39,6 +39,10 @@ struct ImageBuildOptions {
   // carry an entry that would replace the image's own (the kernel's unpacker replaces a symlink
   // such as usr-merged "lib -> usr/lib" with an empty directory when an entry says "directory").
   std::vector<std::string> omit_dirs;
+  // When set, chunks and the manifest are staged in this batch and become visible only at its
+  // Commit() (many artifacts, one set of durability barriers: the overlay build); the caller
+  // commits. When null, the build commits its own chunks and manifest before returning.
+  ChunkBatch* batch = nullptr;
   // Called from the building thread, at most ~10 times a second, and once at the end.
   std::function<void(const BuildProgress&)> progress;
 };

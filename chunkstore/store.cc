@@ -275,6 +275,7 @@ ChunkBatch::ChunkBatch(Store* store)
 ChunkBatch::~ChunkBatch() {
   if (!committed_) {
     for (const auto& [tmp, id] : temps_) ::unlink(tmp.c_str());
+    for (const auto& [tmp, id] : manifest_temps_) ::unlink(tmp.c_str());
   }
   ::rmdir(dir_.c_str());
 }
@@ -300,6 +301,7 @@ Result<bool> ChunkBatch::Add(const ChunkId& id, ByteSpan stored) {
   {
     std::lock_guard<std::mutex> l(mu_);
     temps_.emplace_back(tmp, id);
+    staged_[id] = stored.size();
   }
   new_chunks_.fetch_add(1);
   new_bytes_.fetch_add(stored.size());
@@ -332,35 +334,111 @@ Result<bool> ChunkBatch::AdoptTemp(const ChunkId& id, const std::string& temp_pa
   }
   std::lock_guard<std::mutex> l(mu_);
   temps_.emplace_back(temp_path, id);
+  staged_[id] = stored_size;
   new_chunks_.fetch_add(1);
   new_bytes_.fetch_add(stored_size);
   return true;
 }
 
-Status ChunkBatch::Commit() {
-  CHECK(!committed_) << "ChunkBatch committed twice";
+std::optional<uint64_t> ChunkBatch::Staged(const ChunkId& id) {
   std::lock_guard<std::mutex> l(mu_);
-  if (temps_.empty()) {
-    committed_ = true;
-    return Status::OK();
-  }
-  // One durability barrier for every temp file of the batch (instead of an fsync per chunk): the
-  // data must be on disk before any rename makes a name point at it.
+  auto it = staged_.find(id);
+  if (it == staged_.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<ChunkId> ChunkBatch::AddManifest(const Manifest& m) {
+  std::string bytes = m.Encode();
+  ChunkId id = ChunkId::Of(bytes);
   {
-    UniqueFd dfd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dfd) return FromErrno("open " + dir_, errno);
-    if (::syncfs(dfd.get()) != 0) return FromErrno("syncfs " + dir_, errno);
+    std::lock_guard<std::mutex> l(mu_);
+    if (!manifests_.insert(id).second) return id;
   }
+  SW_ASSIGN_OR_RETURN(bool present, store_->HasManifest(id));
+  if (present) return id;
+  SW_RETURN_IF_ERROR(MakeDirs(dir_, 0755));
+  std::string tmp = dir_ + "/manifest-" + id.Hex();
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) return FromErrno("create " + tmp, errno);
+  Status s = WriteAll(fd.get(), bytes.data(), bytes.size(), tmp);
+  if (!s.ok()) {
+    fd.Reset();
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  manifest_temps_.emplace_back(tmp, id);
+  return id;
+}
+
+Status ChunkBatch::SetRef(std::string_view ref, const ChunkId& manifest) {
+  SW_RETURN_IF_ERROR(Store::ValidateRefName(ref));
+  std::lock_guard<std::mutex> l(mu_);
+  refs_[std::string(ref)] = manifest;
+  return Status::OK();
+}
+
+namespace {
+
+Status SyncFsOf(const std::string& dir) {
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd) return FromErrno("open " + dir, errno);
+  if (::syncfs(dfd.get()) != 0) return FromErrno("syncfs " + dir, errno);
+  return Status::OK();
+}
+
+// Renames every temp to its destination, then fsyncs each destination directory once.
+Status RenameAll(const std::vector<std::pair<std::string, std::string>>& moves) {
   std::set<std::string> dirs;
-  for (const auto& [tmp, id] : temps_) {
-    std::string dest = store_->ChunkPath(id);
+  for (const auto& [tmp, dest] : moves) {
     std::string ddir = DirName(dest);
     if (dirs.insert(ddir).second) SW_RETURN_IF_ERROR(MakeDirs(ddir, 0755));
     if (::rename(tmp.c_str(), dest.c_str()) != 0) return FromErrno("rename " + tmp, errno);
   }
   for (const auto& d : dirs) SW_RETURN_IF_ERROR(FsyncDir(d));
-  committed_ = true;
   return Status::OK();
+}
+
+}  // namespace
+
+Status ChunkBatch::Commit() {
+  CHECK(!committed_) << "ChunkBatch committed twice";
+  std::lock_guard<std::mutex> l(mu_);
+  // One durability barrier for every temp file of the batch (instead of an fsync per file): the
+  // data must be on disk before any rename makes a name point at it. Chunks are renamed before the
+  // manifests that list them, and refs are written only after both.
+  if (!temps_.empty() || !manifest_temps_.empty()) {
+    SW_RETURN_IF_ERROR(SyncFsOf(dir_));
+    std::vector<std::pair<std::string, std::string>> moves;
+    for (const auto& [tmp, id] : temps_) moves.emplace_back(tmp, store_->ChunkPath(id));
+    SW_RETURN_IF_ERROR(RenameAll(moves));
+    moves.clear();
+    for (const auto& [tmp, id] : manifest_temps_) moves.emplace_back(tmp, store_->ManifestPath(id));
+    SW_RETURN_IF_ERROR(RenameAll(moves));
+  }
+  committed_ = true;  // every temp is in place: nothing left for the destructor to remove
+  if (refs_.empty()) return Status::OK();
+  SW_RETURN_IF_ERROR(MakeDirs(dir_, 0755));
+  std::vector<std::pair<std::string, std::string>> moves;
+  Status s;
+  for (const auto& [ref, id] : refs_) {
+    std::string tmp = dir_ + "/ref-" + RandomHex(8);
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd) {
+      s = FromErrno("create " + tmp, errno);
+      break;
+    }
+    std::string text = id.Hex() + "\n";
+    s = WriteAll(fd.get(), text.data(), text.size(), tmp);
+    moves.emplace_back(tmp, store_->RefPath(ref));
+    if (!s.ok()) break;
+  }
+  if (s.ok()) s = SyncFsOf(dir_);
+  if (s.ok()) s = RenameAll(moves);
+  if (!s.ok()) {
+    for (const auto& [tmp, dest] : moves) ::unlink(tmp.c_str());
+  }
+  return s;
 }
 
 }  // namespace sw

@@ -18,10 +18,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -102,11 +105,16 @@ class Store {
   std::string root_;
 };
 
-// Writes many chunks with one durability barrier: Add() writes each new chunk to a temp file under
-// tmp/ (skipping chunks already in the store or already added), Commit() makes all of them durable
-// (syncfs), renames them into place and fsyncs the chunk directories. Until Commit() nothing is
-// visible; the destructor removes the temps of an uncommitted batch.
-// Thread-safety: Add() may be called from many threads; Commit() once, after all Add()s.
+// Writes many chunks, manifests and refs with a fixed number of durability barriers instead of
+// fsyncs per file: Add() writes each new chunk to a temp file under tmp/ (skipping chunks already
+// in the store or already added), AddManifest() stages a manifest the same way, SetRef() records a
+// ref switch. Commit() makes chunks and manifests durable (one syncfs), renames the chunks into
+// place and fsyncs their directories, then the manifests likewise, and only then writes the refs
+// (temps, one syncfs, renames, directory fsyncs). So after a crash at any point a ref names either
+// its old manifest or a new one whose manifest and chunks are all on disk. Until Commit() nothing
+// is visible; the destructor removes the temps of an uncommitted batch.
+// Thread-safety: Add(), AddManifest(), SetRef() and Staged() may be called from many threads;
+// Commit() once, after all of them.
 class ChunkBatch {
  public:
   explicit ChunkBatch(Store* store);
@@ -120,6 +128,14 @@ class ChunkBatch {
   // and then hands the file over with AdoptTemp (which deletes it when the chunk is a duplicate).
   std::string NewTempPath();
   Result<bool> AdoptTemp(const ChunkId& id, const std::string& temp_path, uint64_t stored_size);
+  // The stored size of a chunk this batch holds as a new chunk (written by Add or AdoptTemp);
+  // nullopt otherwise. Lets builders that share a batch skip compressing a chunk twice.
+  std::optional<uint64_t> Staged(const ChunkId& id);
+  // Stages a manifest (visible at Commit, after the chunks); returns its id.
+  Result<ChunkId> AddManifest(const Manifest& m);
+  // Points `ref` at `manifest` at Commit, after chunks and manifests are durable. The last call
+  // for a ref wins. InvalidArgument for a bad ref name.
+  Status SetRef(std::string_view ref, const ChunkId& manifest);
   Status Commit();
 
   uint64_t new_chunks() const { return new_chunks_.load(); }
@@ -131,6 +147,10 @@ class ChunkBatch {
   std::mutex mu_;
   std::unordered_set<ChunkId, ChunkIdHash> added_;      // GUARDED_BY(mu_)
   std::vector<std::pair<std::string, ChunkId>> temps_;  // GUARDED_BY(mu_)
+  std::unordered_map<ChunkId, uint64_t, ChunkIdHash> staged_;  // GUARDED_BY(mu_): new -> size
+  std::vector<std::pair<std::string, ChunkId>> manifest_temps_;  // GUARDED_BY(mu_)
+  std::unordered_set<ChunkId, ChunkIdHash> manifests_;           // GUARDED_BY(mu_)
+  std::map<std::string, ChunkId> refs_;                          // GUARDED_BY(mu_)
   std::atomic<uint64_t> new_chunks_{0};
   std::atomic<uint64_t> new_bytes_{0};
   bool committed_ = false;

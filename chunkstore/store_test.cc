@@ -129,6 +129,54 @@ TEST_F(StoreTest, BatchCommitAndAbort) {
   EXPECT_TRUE(ListDir(store_->TmpDir())->empty());
 }
 
+TEST_F(StoreTest, BatchPublishesManifestsAndRefsOnlyAtCommit) {
+  std::string raw = "overlay segment";
+  ChunkId cid = ChunkId::Of(raw);
+  Manifest m;
+  m.kind = ArtifactKind::kOverlay;
+  m.chunks.push_back({cid, raw.size(), raw.size(), ChunkEncoding::kRaw});
+  m.total_raw_size = raw.size();
+  ChunkId old_id;
+  {
+    Manifest old;
+    old.kind = ArtifactKind::kOverlay;
+    old_id = *store_->PutManifest(old);
+    ASSERT_TRUE(store_->SetRef("overlays/n1/system", old_id).ok());
+  }
+  {
+    ChunkBatch batch(store_.get());
+    ASSERT_TRUE(*batch.Add(cid, Span(EncodeChunk(Span(raw), 3, false).stored)));
+    EXPECT_TRUE(batch.Staged(cid).has_value());
+    EXPECT_FALSE(batch.Staged(ChunkId::Of(std::string("other"))).has_value());
+    auto mid = batch.AddManifest(m);
+    ASSERT_TRUE(mid.ok());
+    EXPECT_EQ(*mid, m.Id());
+    EXPECT_EQ(*batch.AddManifest(m), *mid);  // twice: staged once
+    ASSERT_TRUE(batch.SetRef("overlays/n1/system", *mid).ok());
+    ASSERT_TRUE(batch.SetRef("overlays/n2/system", *mid).ok());
+    EXPECT_TRUE(batch.SetRef("../escape", *mid).IsInvalidArgument());
+    // Nothing is visible before Commit: the old ref still names the old manifest.
+    EXPECT_FALSE(*store_->HasManifest(*mid));
+    EXPECT_EQ(*store_->GetRef("overlays/n1/system"), old_id);
+    EXPECT_TRUE(store_->GetRef("overlays/n2/system").status().IsNotFound());
+    ASSERT_TRUE(batch.Commit().ok());
+    EXPECT_TRUE(*store_->HasChunk(cid));
+    EXPECT_TRUE(store_->GetManifest(*mid).ok());
+    EXPECT_EQ(*store_->GetRef("overlays/n1/system"), *mid);
+    EXPECT_EQ(*store_->GetRef("overlays/n2/system"), *mid);
+  }
+  {  // An abandoned batch leaves refs, manifests and tmp/ as they were.
+    ChunkBatch batch(store_.get());
+    Manifest other;
+    other.kind = ArtifactKind::kImage;
+    auto oid = batch.AddManifest(other);
+    ASSERT_TRUE(oid.ok());
+    ASSERT_TRUE(batch.SetRef("overlays/n1/system", *oid).ok());
+  }
+  EXPECT_EQ(*store_->GetRef("overlays/n1/system"), m.Id());
+  EXPECT_TRUE(ListDir(store_->TmpDir())->empty());
+}
+
 TEST_F(StoreTest, ManifestsAreContentAddressedAndVerified) {
   Manifest m;
   m.kind = ArtifactKind::kKernel;

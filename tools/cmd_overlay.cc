@@ -326,13 +326,15 @@ class OverlayBuilder {
     return std::move(*out);
   }
 
-  Status Build(const Node& node) {
+  // Renders and stages the node's two overlays in `batch`; their refs switch at its Commit().
+  Status Build(const Node& node, ChunkBatch* batch) {
     for (const char* kind : {"system", "runtime"}) {
       const auto& list = std::string(kind) == "system" ? node.system_overlay : node.runtime_overlay;
       SW_ASSIGN_OR_RETURN(auto entries, Render(node, list, kind));
       ImageBuildOptions o;
       o.kind = ArtifactKind::kOverlay;
       o.threads = 1;  // parallelism is across nodes
+      o.batch = batch;
       o.meta = {{"name", node.id + "/" + kind}, {"overlays", Join(list)}};
       SW_ASSIGN_OR_RETURN(auto r, BuildArtifact(store_, std::move(entries), o));
       std::string ref = "overlays/" + node.id + "/" + kind;
@@ -341,7 +343,7 @@ class OverlayBuilder {
         unchanged_.fetch_add(1);
         continue;
       }
-      SW_RETURN_IF_ERROR(store_->SetRef(ref, r.manifest_id));
+      SW_RETURN_IF_ERROR(batch->SetRef(ref, r.manifest_id));
       changed_.fetch_add(1);
     }
     return Status::OK();
@@ -468,25 +470,38 @@ int Build(const std::vector<std::string>& args) {
   std::vector<std::string> errors;
   uint64_t t0 = MonotonicNanos();
   ProgressLine progress(vm.count("quiet") > 0);
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&] {
-      for (size_t i; (i = next.fetch_add(1)) < todo.size();) {
-        Status s = b.Build(*todo[i]);
-        if (!s.ok()) {
-          std::lock_guard<std::mutex> l(err_mu);
-          errors.push_back(s.ToString());
+  // Nodes are built in groups that share one ChunkBatch: a group's chunks, manifests and refs
+  // become durable with a handful of syncfs/fsync calls instead of ~10 fsyncs per node, and its
+  // refs switch together once everything they name is on disk.
+  constexpr size_t kGroup = 2048;
+  for (size_t g0 = 0; g0 < todo.size(); g0 += kGroup) {
+    size_t g1 = std::min(todo.size(), g0 + kGroup);
+    ChunkBatch batch(store.get());
+    next.store(g0);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&] {
+        for (size_t i; (i = next.fetch_add(1)) < g1;) {
+          Status s = b.Build(*todo[i], &batch);
+          if (!s.ok()) {
+            std::lock_guard<std::mutex> l(err_mu);
+            errors.push_back(s.ToString());
+          }
+          done.fetch_add(1);
         }
-        done.fetch_add(1);
-      }
-    });
+      });
+    }
+    while (done.load() < g1) {
+      progress.Update("building overlays: " + std::to_string(done.load()) + "/" +
+                      std::to_string(todo.size()) + " nodes");
+      usleep(20000);
+    }
+    for (auto& t : pool) t.join();
+    if (Status s = batch.Commit(); !s.ok()) {
+      errors.push_back("nodes " + todo[g0]->id + ".." + todo[g1 - 1]->id +
+                       " keep their previous overlays: " + s.ToString());
+    }
   }
-  while (done.load() < todo.size()) {
-    progress.Update("building overlays: " + std::to_string(done.load()) + "/" +
-                    std::to_string(todo.size()) + " nodes");
-    usleep(50000);
-  }
-  for (auto& t : pool) t.join();
   progress.Done();
   double secs = static_cast<double>(MonotonicNanos() - t0) / 1e9;
   for (const auto& e : errors) std::cerr << "swctl: " << e << "\n";
