@@ -277,6 +277,7 @@ void Builder::MakeUnits() {
 
 void Builder::MakeSegments() {
   SegmenterOptions so;
+  if (opts_.stand_alone_bytes > 0) so.large_bytes = opts_.stand_alone_bytes;
   Segment cur;
   auto close = [&](uint32_t end) {
     cur.end_unit = end;

@@ -335,6 +335,7 @@ class OverlayBuilder {
       o.kind = ArtifactKind::kOverlay;
       o.threads = 1;  // parallelism is across nodes
       o.batch = batch;
+      o.stand_alone_bytes = 16384;  // shared .AllNodes outputs dedup as whole chunks
       o.meta = {{"name", node.id + "/" + kind}, {"overlays", Join(list)}};
       SW_ASSIGN_OR_RETURN(auto r, BuildArtifact(store_, std::move(entries), o));
       std::string ref = "overlays/" + node.id + "/" + kind;
