@@ -17,6 +17,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "chunkstore/codec.h"
+
 namespace sw {
 namespace {
 
@@ -55,16 +57,7 @@ bool ParseU64(std::string_view s, int base, uint64_t* out) {
   return true;
 }
 
-std::string SslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "connection closed" : out;
-}
+std::string TlsErrors() { return OpenSslErrors("connection closed"); }
 
 }  // namespace
 
@@ -229,14 +222,14 @@ Status HttpClient::Handshake() {
   if (!tls_) {
     tls_ = std::make_unique<TlsState>();
     tls_->ctx = SSL_CTX_new(TLS_client_method());
-    if (tls_->ctx == nullptr) return Status::IOError("SSL_CTX_new: " + SslErrors());
+    if (tls_->ctx == nullptr) return Status::IOError("SSL_CTX_new: " + TlsErrors());
     SSL_CTX_set_min_proto_version(tls_->ctx, TLS1_3_VERSION);
     SSL_CTX_set_verify(tls_->ctx, SSL_VERIFY_PEER, nullptr);
     int ok = opts_.ca_file.empty()
                  ? SSL_CTX_set_default_verify_paths(tls_->ctx)
                  : SSL_CTX_load_verify_locations(tls_->ctx, opts_.ca_file.c_str(), nullptr);
     if (ok != 1) {
-      std::string err = SslErrors();
+      std::string err = TlsErrors();
       tls_.reset();
       // Not retryable: a missing or bad CA file does not fix itself.
       return Status::InvalidArgument("CA file " + opts_.ca_file + ": " + err);
@@ -268,7 +261,7 @@ Status HttpClient::Handshake() {
       long v = SSL_get_verify_result(ssl);
       std::string why = v != X509_V_OK ? std::string("certificate verify failed: ") +
                                              X509_verify_cert_error_string(v)
-                                       : SslErrors();
+                                       : TlsErrors();
       return Status::Unavailable("TLS handshake with " + url_.host + ":" +
                                  std::to_string(url_.port) + ": " + why);
     }
@@ -290,7 +283,7 @@ Status HttpClient::SendAll(std::string_view data) {
       } else if (e == SSL_ERROR_WANT_READ) {
         SW_RETURN_IF_ERROR(Wait(POLLIN, "send"));
       } else {
-        return Status::Unavailable("TLS send: " + SslErrors());
+        return Status::Unavailable("TLS send: " + TlsErrors());
       }
     }
     return Status::OK();
@@ -337,7 +330,7 @@ Status HttpClient::Fill() {
       } else if (e == SSL_ERROR_ZERO_RETURN) {
         return Status::Unavailable("connection closed by server");
       } else {
-        return Status::Unavailable("TLS receive: " + SslErrors());
+        return Status::Unavailable("TLS receive: " + TlsErrors());
       }
     }
   }

@@ -1,5 +1,6 @@
 #include "chunkstore/codec.h"
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <zstd.h>
 
@@ -112,6 +113,17 @@ Result<std::string> DecodeChunk(ByteSpan stored, uint64_t expected_raw_size) {
                               std::to_string(expected_raw_size));
   }
   return std::string(reinterpret_cast<const char*>(stored.data()), stored.size());
+}
+
+std::string OpenSslErrors(const char* fallback) {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? fallback : out;
 }
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {

@@ -37,6 +37,10 @@ ChunkEncoding DetectEncoding(ByteSpan stored);
 // Stored bytes back to raw bytes; Corruption on bad data.
 Result<std::string> DecodeChunk(ByteSpan stored, uint64_t expected_raw_size = UINT64_MAX);
 
+// OpenSSL's queued errors as one line ("" joined by "; "), clearing the queue; `fallback` when
+// the queue is empty. Shared by the TLS code of stormwulfd and wwclient.
+std::string OpenSslErrors(const char* fallback = "unknown OpenSSL error");
+
 class Sha256 {
  public:
   Sha256();

@@ -5,28 +5,18 @@
 
 #include <algorithm>
 
+#include "chunkstore/codec.h"
+
 namespace sw {
 namespace {
-
-// OpenSSL's queued errors as one line (and clears the queue).
-std::string SslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown TLS error" : out;
-}
-
+std::string TlsErrors() { return OpenSslErrors("unknown TLS error"); }
 }  // namespace
 
 Result<std::shared_ptr<TlsContext>> TlsContext::Create(const std::string& cert_file,
                                                        const std::string& key_file) {
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (ctx == nullptr) return Status::IOError("SSL_CTX_new: " + SslErrors());
+  if (ctx == nullptr) return Status::IOError("SSL_CTX_new: " + TlsErrors());
   std::shared_ptr<TlsContext> out(new TlsContext(ctx));
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   // Nodes open one long-lived connection each; resumption tickets would only cost bytes and CPU.
@@ -35,14 +25,14 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Create(const std::string& cert_f
   // Key first: loading a certificate that does not match it then leaves no key, which the check
   // below reports in words an admin can act on.
   if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return Status::InvalidArgument("TLS key " + key_file + ": " + SslErrors());
+    return Status::InvalidArgument("TLS key " + key_file + ": " + TlsErrors());
   }
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_file.c_str()) != 1) {
-    return Status::InvalidArgument("TLS certificate " + cert_file + ": " + SslErrors());
+    return Status::InvalidArgument("TLS certificate " + cert_file + ": " + TlsErrors());
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     return Status::InvalidArgument("TLS key " + key_file + " does not match certificate " +
-                                   cert_file + ": " + SslErrors());
+                                   cert_file + ": " + TlsErrors());
   }
   return out;
 }
@@ -74,7 +64,7 @@ TlsSession::Event TlsSession::Feed(const char* data, size_t n, std::string* plai
     if (r != 1) {
       int e = SSL_get_error(ssl_, r);
       if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Event::kOk;
-      error_ = "TLS handshake: " + SslErrors();
+      error_ = "TLS handshake: " + TlsErrors();
       return Event::kError;
     }
   }
@@ -88,7 +78,7 @@ TlsSession::Event TlsSession::Feed(const char* data, size_t n, std::string* plai
     int e = SSL_get_error(ssl_, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return Event::kOk;
     if (e == SSL_ERROR_ZERO_RETURN) return Event::kPeerClosed;
-    error_ = "TLS read: " + SslErrors();
+    error_ = "TLS read: " + TlsErrors();
     return Event::kError;
   }
 }
@@ -98,7 +88,7 @@ bool TlsSession::Write(const char* data, size_t n) {
   while (n > 0) {
     int r = SSL_write(ssl_, data, static_cast<int>(std::min<size_t>(n, 1u << 30)));
     if (r <= 0) {
-      error_ = "TLS write: " + SslErrors();
+      error_ = "TLS write: " + TlsErrors();
       return false;
     }
     data += r;
