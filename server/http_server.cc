@@ -531,6 +531,10 @@ void HttpServer::Loop::Conn::OnRecv(int res, uint32_t flags) {
 void HttpServer::Loop::Conn::TryProcess() {
   if (closing_ || phase_ != kIdle) return;
   const HttpServerOptions& o = loop_->sh_->opts;
+  if (tls_ && !tls_->handshake_done()) {
+    if (peer_closed_) Close();
+    return;  // the handshake keeps the header-timeout deadline set when the connection came
+  }
   if (in_.empty()) {
     head_started_ = false;
     if (peer_closed_) {

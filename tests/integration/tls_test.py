@@ -151,9 +151,25 @@ nodes:
               "mismatched TLS key -> exit 1 naming the files: " + r.stderr.strip()[-160:])
 
         tport = free_port()
+        cfg = os.path.join(work, "stormwulfd.yaml")
+        with open(cfg, "w") as f:
+            f.write("header timeout ms: 1500\n")
         srv, port = start_stormwulfd(BUILD, work, store, nodes,
-                                     ["--tls", "true", "--tls-listen", f"127.0.0.1:{tport}",
+                                     ["--config", cfg, "--tls", "true", "--tls-listen", f"127.0.0.1:{tport}",
                                       "--tls-cert", crt, "--tls-key", key])
+        # A handshake that stalls halfway is cut off by the header timeout (not the 60 s idle one).
+        slow = socket.create_connection(("127.0.0.1", tport), timeout=15)
+        slow.sendall(b"\x16\x03\x01\x02\x00\x01\x00")
+        t0 = time.time()
+        try:
+            closed = slow.recv(4096) == b""
+        except socket.timeout:
+            closed = False
+        except OSError:  # reset
+            closed = True
+        slow.close()
+        check(closed and time.time() - t0 < 12, f"a stalled TLS handshake is closed by the header timeout "
+              f"({time.time() - t0:.1f} s, timeout 1.5 s)")
         ctx = ssl.create_default_context(cafile=ca_pem)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
 
