@@ -18,3 +18,8 @@ set_tests_properties(provision PROPERTIES LABELS "integration" TIMEOUT 300)
 add_test(NAME tls
   COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/tls_test.py ${CMAKE_BINARY_DIR})
 set_tests_properties(tls PROPERTIES LABELS "integration" TIMEOUT 300)
+# A full disk (a small tmpfs the test mounts) during import and overlay build commits nothing
+# (tests/integration/enospc_test.py).
+add_test(NAME enospc
+  COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/enospc_test.py ${CMAKE_BINARY_DIR})
+set_tests_properties(enospc PROPERTIES LABELS "integration" TIMEOUT 300)
