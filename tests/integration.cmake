@@ -23,3 +23,7 @@ set_tests_properties(tls PROPERTIES LABELS "integration" TIMEOUT 300)
 add_test(NAME enospc
   COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/enospc_test.py ${CMAKE_BINARY_DIR})
 set_tests_properties(enospc PROPERTIES LABELS "integration" TIMEOUT 300)
+# swctl overlay build --watch against a running stormwulfd (tests/integration/overlay_watch_test.py).
+add_test(NAME overlay_watch
+  COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/integration/overlay_watch_test.py ${CMAKE_BINARY_DIR})
+set_tests_properties(overlay_watch PROPERTIES LABELS "integration" TIMEOUT 180)

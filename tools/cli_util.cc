@@ -1,8 +1,11 @@
 #include "tools/cli_util.h"
 
+#include <dirent.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <iostream>
 
@@ -102,6 +105,21 @@ void ProgressLine::Update(const std::string& text, bool force) {
 void ProgressLine::Done() {
   if (drawn_) fputs("\r\033[K", stderr);
   drawn_ = false;
+}
+
+int ReloadStormwulfd() {
+  int sent = 0;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return 0;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    auto comm = ReadFileToString(std::string("/proc/") + e->d_name + "/comm");
+    if (comm.ok() && *comm == "stormwulfd\n" && ::kill(static_cast<pid_t>(pid), SIGHUP) == 0) ++sent;
+  }
+  ::closedir(d);
+  return sent;
 }
 
 }  // namespace sw

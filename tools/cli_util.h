@@ -32,6 +32,10 @@ void AddCommonOptions(po::options_description* opts);
 // Opens the store named by --store / $STORMWULF_STORE / the default; prints errors.
 std::unique_ptr<Store> OpenStoreOrDie(const po::variables_map& vm, bool create);
 
+// SIGHUP to every stormwulfd process this user may signal (they reload nodes.conf); returns how
+// many got it.
+int ReloadStormwulfd();
+
 std::string HumanBytes(uint64_t n);
 std::string HumanTime(int64_t unix_seconds);
 

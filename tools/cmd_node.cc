@@ -217,22 +217,6 @@ std::string Fingerprint(const Node& n) {
   return o.str();
 }
 
-// SIGHUP to every stormwulfd we may signal; returns how many got it.
-int ReloadStormwulfd() {
-  int sent = 0;
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) return 0;
-  while (dirent* e = ::readdir(d)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (pid <= 0 || *end != '\0') continue;
-    auto comm = ReadFileToString(std::string("/proc/") + e->d_name + "/comm");
-    if (comm.ok() && *comm == "stormwulfd\n" && ::kill(static_cast<pid_t>(pid), SIGHUP) == 0) ++sent;
-  }
-  ::closedir(d);
-  return sent;
-}
-
 // Runs this swctl again for `swctl overlay build` of the given nodes.
 int RebuildOverlays(const po::variables_map& vm, const std::string& store_root,
                     const std::vector<std::string>& nodes) {

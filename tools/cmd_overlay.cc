@@ -6,6 +6,7 @@
 // (profiles merged, "~name" removes); later overlays win. Each node's overlay becomes a
 // segmented newc artifact (ref overlays/<node>/system|runtime, switched atomically); rendered
 // files identical across nodes are stored once (content addressing).
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -427,16 +428,90 @@ void AddOverlayOptions(po::options_description* o) {
       "quiet,q", "no progress");
 }
 
+// What the overlays are made from, as a cheap fingerprint: nodes.conf's and every overlay source's
+// path, size, mtime (ns), ctime and mode. Any edit, addition, removal or rename changes it.
+std::string InputFingerprint(const std::string& nodes, const std::string& overlay_dir) {
+  std::string fp;
+  auto add = [&](const std::string& path, const struct stat& st) {
+    fp += path + '\x1f' + std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) +
+          '.' + std::to_string(st.st_mtim.tv_nsec) + ':' + std::to_string(st.st_ctim.tv_nsec) +
+          ':' + std::to_string(st.st_mode) + '\n';
+  };
+  struct stat st;
+  if (::stat(nodes.c_str(), &st) == 0) add(nodes, st);
+  std::vector<std::string> stack = {overlay_dir};
+  while (!stack.empty()) {
+    std::string dir = stack.back();
+    stack.pop_back();
+    auto names = ListDir(dir);
+    if (!names.ok()) continue;
+    std::sort(names->begin(), names->end());
+    for (const auto& n : *names) {
+      std::string p = dir + "/" + n;
+      if (::lstat(p.c_str(), &st) != 0) continue;
+      add(p, st);
+      if (S_ISDIR(st.st_mode)) stack.push_back(p);
+    }
+  }
+  return fp;
+}
+
+int BuildOnce(const po::variables_map& vm);
+
+volatile sig_atomic_t g_watch_stop = 0;
+
 int Build(const std::vector<std::string>& args) {
   po::options_description opts("options");
   AddOverlayOptions(&opts);
-  opts.add_options()("node", po::value<std::vector<std::string>>(), "nodes to build");
+  opts.add_options()("node", po::value<std::vector<std::string>>(), "nodes to build")(
+      "watch", "keep running: rebuild whenever nodes.conf or an overlay source changes, then "
+               "tell stormwulfd to reload (SIGHUP)")(
+      "watch-interval", po::value<double>()->default_value(2.0),
+      "seconds between checks for changes with --watch");
   po::positional_options_description pos;
   pos.add("node", -1);
   po::variables_map vm;
-  if (int rc = ParseArgs(args, "usage: swctl overlay build [NODE...]", opts, pos, &vm); rc >= 0) {
+  if (int rc = ParseArgs(args, "usage: swctl overlay build [NODE...] [--watch]", opts, pos, &vm);
+      rc >= 0) {
     return rc;
   }
+  if (!vm.count("watch")) return BuildOnce(vm);
+  // Watch mode: the build runs here, off stormwulfd's request path; stormwulfd serves whatever
+  // refs are current and rereads nodes.conf on SIGHUP. A failed build is reported and retried
+  // on the next change; SIGINT/SIGTERM end the loop.
+  signal(SIGINT, [](int) { g_watch_stop = 1; });
+  signal(SIGTERM, [](int) { g_watch_stop = 1; });
+  const std::string nodes = vm["nodes"].as<std::string>();
+  const std::string odir = vm["overlay-dir"].as<std::string>();
+  double interval = std::max(0.1, vm["watch-interval"].as<double>());
+  std::string last = InputFingerprint(nodes, odir);
+  int rc = BuildOnce(vm);
+  if (rc == 0) ReloadStormwulfd();
+  fprintf(stderr, "swctl: watching %s and %s for changes (Ctrl-C to stop)\n", nodes.c_str(),
+          odir.c_str());
+  while (!g_watch_stop) {
+    usleep(static_cast<useconds_t>(interval * 1e6));
+    std::string now = InputFingerprint(nodes, odir);
+    if (now == last) continue;
+    // Let an editor or `cp -r` finish: rebuild once the inputs hold still for one interval.
+    usleep(static_cast<useconds_t>(interval * 1e6));
+    std::string settled = InputFingerprint(nodes, odir);
+    if (settled != now) continue;
+    last = settled;
+    fprintf(stderr, "swctl: inputs changed; rebuilding\n");
+    rc = BuildOnce(vm);
+    if (rc == 0) {
+      int n = ReloadStormwulfd();
+      if (n > 0) fprintf(stderr, "swctl: told %d stormwulfd process%s to reload\n", n, n == 1 ? "" : "es");
+    } else {
+      fprintf(stderr, "swctl: build failed (exit %d); the previous overlays stay served\n", rc);
+    }
+    fflush(stdout);
+  }
+  return 0;
+}
+
+int BuildOnce(const po::variables_map& vm) {
   auto db = NodeDb::Load(vm["nodes"].as<std::string>());
   if (!db.ok()) {
     std::cerr << "swctl: " << db.status().ToString() << "\n";
