@@ -269,6 +269,42 @@ Result<StoreLock> Store::TryLockExclusive() const {
   return Lock(root_ + "/lock", LOCK_EX | LOCK_NB);
 }
 
+namespace {
+
+// Writes a new temp file of a batch (O_EXCL; no fsync: Commit's syncfs covers it). The file is
+// removed again if the write fails.
+Status WriteBatchTemp(const std::string& tmp, std::string_view data) {
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) return FromErrno("create " + tmp, errno);
+  Status s = WriteAll(fd.get(), data.data(), data.size(), tmp);
+  if (!s.ok()) {
+    fd.Reset();
+    ::unlink(tmp.c_str());
+  }
+  return s;
+}
+
+Status SyncFsOf(const std::string& dir) {
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd) return FromErrno("open " + dir, errno);
+  if (::syncfs(dfd.get()) != 0) return FromErrno("syncfs " + dir, errno);
+  return Status::OK();
+}
+
+// Renames every temp to its destination, then fsyncs each destination directory once.
+Status RenameAll(const std::vector<std::pair<std::string, std::string>>& moves) {
+  std::set<std::string> dirs;
+  for (const auto& [tmp, dest] : moves) {
+    std::string ddir = DirName(dest);
+    if (dirs.insert(ddir).second) SW_RETURN_IF_ERROR(MakeDirs(ddir, 0755));
+    if (::rename(tmp.c_str(), dest.c_str()) != 0) return FromErrno("rename " + tmp, errno);
+  }
+  for (const auto& d : dirs) SW_RETURN_IF_ERROR(FsyncDir(d));
+  return Status::OK();
+}
+
+}  // namespace
+
 ChunkBatch::ChunkBatch(Store* store)
     : store_(store), dir_(store->TmpDir() + "/batch-" + RandomHex(8)) {}
 
@@ -290,14 +326,8 @@ Result<bool> ChunkBatch::Add(const ChunkId& id, ByteSpan stored) {
   if (present) return false;
   SW_RETURN_IF_ERROR(MakeDirs(dir_, 0755));
   std::string tmp = dir_ + "/" + id.Hex();
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd) return FromErrno("create " + tmp, errno);
-  Status s = WriteAll(fd.get(), stored.data(), stored.size(), tmp);
-  if (!s.ok()) {
-    fd.Reset();
-    ::unlink(tmp.c_str());
-    return s;
-  }
+  SW_RETURN_IF_ERROR(WriteBatchTemp(
+      tmp, std::string_view(reinterpret_cast<const char*>(stored.data()), stored.size())));
   {
     std::lock_guard<std::mutex> l(mu_);
     temps_.emplace_back(tmp, id);
@@ -358,14 +388,7 @@ Result<ChunkId> ChunkBatch::AddManifest(const Manifest& m) {
   if (present) return id;
   SW_RETURN_IF_ERROR(MakeDirs(dir_, 0755));
   std::string tmp = dir_ + "/manifest-" + id.Hex();
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd) return FromErrno("create " + tmp, errno);
-  Status s = WriteAll(fd.get(), bytes.data(), bytes.size(), tmp);
-  if (!s.ok()) {
-    fd.Reset();
-    ::unlink(tmp.c_str());
-    return s;
-  }
+  SW_RETURN_IF_ERROR(WriteBatchTemp(tmp, bytes));
   std::lock_guard<std::mutex> l(mu_);
   manifest_temps_.emplace_back(tmp, id);
   return id;
@@ -377,29 +400,6 @@ Status ChunkBatch::SetRef(std::string_view ref, const ChunkId& manifest) {
   refs_[std::string(ref)] = manifest;
   return Status::OK();
 }
-
-namespace {
-
-Status SyncFsOf(const std::string& dir) {
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dfd) return FromErrno("open " + dir, errno);
-  if (::syncfs(dfd.get()) != 0) return FromErrno("syncfs " + dir, errno);
-  return Status::OK();
-}
-
-// Renames every temp to its destination, then fsyncs each destination directory once.
-Status RenameAll(const std::vector<std::pair<std::string, std::string>>& moves) {
-  std::set<std::string> dirs;
-  for (const auto& [tmp, dest] : moves) {
-    std::string ddir = DirName(dest);
-    if (dirs.insert(ddir).second) SW_RETURN_IF_ERROR(MakeDirs(ddir, 0755));
-    if (::rename(tmp.c_str(), dest.c_str()) != 0) return FromErrno("rename " + tmp, errno);
-  }
-  for (const auto& d : dirs) SW_RETURN_IF_ERROR(FsyncDir(d));
-  return Status::OK();
-}
-
-}  // namespace
 
 Status ChunkBatch::Commit() {
   CHECK(!committed_) << "ChunkBatch committed twice";
@@ -423,15 +423,9 @@ Status ChunkBatch::Commit() {
   Status s;
   for (const auto& [ref, id] : refs_) {
     std::string tmp = dir_ + "/ref-" + RandomHex(8);
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd) {
-      s = FromErrno("create " + tmp, errno);
-      break;
-    }
-    std::string text = id.Hex() + "\n";
-    s = WriteAll(fd.get(), text.data(), text.size(), tmp);
-    moves.emplace_back(tmp, store_->RefPath(ref));
+    s = WriteBatchTemp(tmp, id.Hex() + "\n");
     if (!s.ok()) break;
+    moves.emplace_back(tmp, store_->RefPath(ref));
   }
   if (s.ok()) s = SyncFsOf(dir_);
   if (s.ok()) s = RenameAll(moves);
