@@ -13,6 +13,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
@@ -130,11 +131,11 @@ struct Segment {
 class Builder {
  public:
   Builder(Store* store, std::vector<TreeEntry> entries, const ImageBuildOptions& opts)
-      : store_(store),
-        entries_(std::move(entries)),
-        opts_(opts),
-        own_batch_(store),
-        batch_(opts.batch ? opts.batch : &own_batch_) {}
+      : store_(store), entries_(std::move(entries)), opts_(opts), batch_(opts.batch) {
+    // A batch of its own only when the caller shares none: the overlay build makes thousands of
+    // artifacts, each of which would otherwise create (and remove) an unused batch directory.
+    if (batch_ == nullptr) batch_ = &own_batch_.emplace(store);
+  }
 
   Result<BuildResult> Run();
 
@@ -152,8 +153,8 @@ class Builder {
   Store* store_;
   std::vector<TreeEntry> entries_;
   ImageBuildOptions opts_;
-  ChunkBatch own_batch_;
-  ChunkBatch* batch_;  // own_batch_ or the caller's
+  std::optional<ChunkBatch> own_batch_;
+  ChunkBatch* batch_;  // the caller's batch, or own_batch_
   std::atomic<uint64_t> new_chunks_{0}, new_bytes_{0};
   std::vector<Unit> units_;
   std::vector<Segment> segments_;
@@ -546,8 +547,8 @@ Result<BuildResult> Builder::Run() {
   shutdown();
   SW_RETURN_IF_ERROR(failure);
   m.sha256 = sha.Finish();
-  if (batch_ == &own_batch_) {
-    SW_RETURN_IF_ERROR(own_batch_.Commit());
+  if (own_batch_) {
+    SW_RETURN_IF_ERROR(own_batch_->Commit());
     SW_ASSIGN_OR_RETURN(result.manifest_id, store_->PutManifest(m));
   } else {
     SW_ASSIGN_OR_RETURN(result.manifest_id, batch_->AddManifest(m));
