@@ -296,8 +296,7 @@ Status HttpClient::SendAll(std::string_view data) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd_.get(), POLLOUT, 0};
-      if (poll(&p, 1, opts_.io_timeout_ms) <= 0) return Status::Unavailable("send timed out");
+      SW_RETURN_IF_ERROR(Wait(POLLOUT, "send"));
       continue;
     }
     return Status::Unavailable(std::string("send: ") + strerror(errno));
@@ -343,8 +342,7 @@ Status HttpClient::Fill() {
     if (n == 0) return Status::Unavailable("connection closed by server");
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      pollfd p{fd_.get(), POLLIN, 0};
-      if (poll(&p, 1, opts_.io_timeout_ms) <= 0) return Status::Unavailable("receive timed out");
+      SW_RETURN_IF_ERROR(Wait(POLLIN, "receive"));
       continue;
     }
     return Status::Unavailable(std::string("recv: ") + strerror(errno));
