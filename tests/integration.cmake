@@ -15,8 +15,7 @@ sw_integration_test(power_cli power_test.py 120)
 sw_integration_test(provision provision_test.py 300)
 # TLS on its own listener, 403/401 refusals, wwclient over https.
 sw_integration_test(tls tls_test.py 300)
-# A full disk (a small tmpfs the test mounts) during import and overlay build commits nothing
-#.
+# A full disk (a small tmpfs the test mounts) during import and overlay build commits nothing.
 sw_integration_test(enospc enospc_test.py 300)
 # swctl overlay build --watch against a running stormwulfd.
 sw_integration_test(overlay_watch overlay_watch_test.py 180)
