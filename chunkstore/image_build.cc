@@ -366,8 +366,9 @@ Status Builder::BuildInMemory(const Segment& s, std::string* raw, ManifestChunk*
   }
   std::string z = ZstdCompress(span, opts_.zstd_level);
   mc->stored_size = z.size();
-  SW_ASSIGN_OR_RETURN(bool fresh,
-                      batch_->Add(mc->id, ByteSpan(reinterpret_cast<const uint8_t*>(z.data()), z.size())));
+  SW_ASSIGN_OR_RETURN(
+      bool fresh,
+      batch_->Add(mc->id, ByteSpan(reinterpret_cast<const uint8_t*>(z.data()), z.size())));
   if (fresh) {
     new_chunks_.fetch_add(1);
     new_bytes_.fetch_add(z.size());

@@ -116,7 +116,9 @@ int ReloadStormwulfd() {
     long pid = std::strtol(e->d_name, &end, 10);
     if (pid <= 0 || *end != '\0') continue;
     auto comm = ReadFileToString(std::string("/proc/") + e->d_name + "/comm");
-    if (comm.ok() && *comm == "stormwulfd\n" && ::kill(static_cast<pid_t>(pid), SIGHUP) == 0) ++sent;
+    if (comm.ok() && *comm == "stormwulfd\n" && ::kill(static_cast<pid_t>(pid), SIGHUP) == 0) {
+      ++sent;
+    }
   }
   ::closedir(d);
   return sent;

@@ -502,7 +502,9 @@ int Build(const std::vector<std::string>& args) {
     rc = BuildOnce(vm);
     if (rc == 0) {
       int n = ReloadStormwulfd();
-      if (n > 0) fprintf(stderr, "swctl: told %d stormwulfd process%s to reload\n", n, n == 1 ? "" : "es");
+      if (n > 0) {
+        fprintf(stderr, "swctl: told %d stormwulfd process%s to reload\n", n, n == 1 ? "" : "es");
+      }
     } else {
       fprintf(stderr, "swctl: build failed (exit %d); the previous overlays stay served\n", rc);
     }
