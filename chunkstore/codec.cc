@@ -134,6 +134,10 @@ Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
 void Sha256::Update(ByteSpan data) {
   CHECK(EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size()) == 1);
 }
+void Sha256::CopyStateFrom(const Sha256& other) {
+  CHECK(EVP_MD_CTX_copy_ex(static_cast<EVP_MD_CTX*>(ctx_),
+                           static_cast<const EVP_MD_CTX*>(other.ctx_)) == 1);
+}
 std::array<uint8_t, 32> Sha256::Finish() {
   std::array<uint8_t, 32> out{};
   unsigned int len = 0;

@@ -48,6 +48,8 @@ class Sha256 {
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
   void Update(ByteSpan data);
+  // Makes this hash continue from `other`'s state (the bytes `other` has seen so far).
+  void CopyStateFrom(const Sha256& other);
   std::array<uint8_t, 32> Finish();
 
  private:

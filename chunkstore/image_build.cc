@@ -79,6 +79,9 @@ namespace {
 constexpr uint64_t kStreamBytes = 64ull << 20;
 constexpr uint64_t kBlobPiece = 4ull << 20;
 
+// Sha256PrefixCache keeps the state after a segment of at least this many raw bytes.
+constexpr uint64_t kPrefixCacheMinBytes = 16384;
+
 Status ValidatePath(const std::string& p) {
   if (p.empty() || p.front() == '/' || p.back() == '/') {
     return Status::InvalidArgument("bad path '" + p + "' (must be relative, no trailing /)");
@@ -143,6 +146,7 @@ class Builder {
   Status Prepare();
   void MakeUnits();
   void MakeSegments();
+  SegmenterOptions Segmenting() const;
   // Emits the newc bytes of segment s through sink(std::string_view).
   template <typename Sink>
   Status EmitSegment(const Segment& s, Sink&& sink);
@@ -274,11 +278,25 @@ void Builder::MakeUnits() {
     u.fingerprint = fp;
     units_.push_back(std::move(u));
   }
+  if (opts_.large_files_first) {
+    const SegmenterOptions so = Segmenting();
+    auto rank = [&](const Unit& u) {
+      if (u.members.size() == 1 && S_ISDIR(entries_[u.members[0]].mode)) return 0;
+      return StandsAlone(u.bytes, so) ? 1 : 2;
+    };
+    std::stable_sort(units_.begin(), units_.end(),
+                     [&](const Unit& a, const Unit& b) { return rank(a) < rank(b); });
+  }
+}
+
+SegmenterOptions Builder::Segmenting() const {
+  SegmenterOptions so;
+  if (opts_.stand_alone_bytes > 0) so.large_bytes = opts_.stand_alone_bytes;
+  return so;
 }
 
 void Builder::MakeSegments() {
-  SegmenterOptions so;
-  if (opts_.stand_alone_bytes > 0) so.large_bytes = opts_.stand_alone_bytes;
+  const SegmenterOptions so = Segmenting();
   Segment cur;
   auto close = [&](uint32_t end) {
     cur.end_unit = end;
@@ -461,7 +479,10 @@ Result<BuildResult> Builder::Run() {
   std::map<size_t, Slot> slots;  // GUARDED_BY(mu)
   bool stop = false;
   std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
+  // One thread (the overlay build, parallel across nodes): segments are built right here, in
+  // order, with no worker to start and stop for every artifact.
+  const bool build_inline = threads == 1;
+  for (int t = 0; t < (build_inline ? 0 : threads); ++t) {
     workers.emplace_back([&] {
       for (;;) {
         size_t idx;
@@ -499,16 +520,17 @@ Result<BuildResult> Builder::Run() {
 
   Manifest m;
   m.kind = opts_.kind;
-  m.created_unix = WallSeconds();
+  m.created_unix = opts_.created_unix != 0 ? opts_.created_unix : WallSeconds();
   for (const auto& [k, v] : opts_.meta) m.SetMeta(k, v);
   Sha256 sha;
+  ChunkId prefix;  // Sha256PrefixCache key of the segments hashed so far
   size_t submitted = 0;
   BuildResult result;
   Status failure;
   auto submit_more = [&](size_t upto) {
     std::lock_guard<std::mutex> l(mu);
     while (submitted < segments_.size() && submitted < upto) {
-      if (!segments_[submitted].streamed) {
+      if (!segments_[submitted].streamed && !build_inline) {
         slots[submitted];
         queue.push_back(submitted);
       }
@@ -521,9 +543,15 @@ Result<BuildResult> Builder::Run() {
     ManifestChunk mc;
     if (segments_[i].streamed) {
       failure = BuildStreamed(segments_[i], &sha, &mc);
+      prefix = Sha256PrefixCache::Extend(prefix, mc);
+      if (failure.ok() && opts_.sha_prefix_cache != nullptr) {
+        opts_.sha_prefix_cache->Insert(prefix, sha);
+      }
     } else {
       Slot slot;
-      {
+      if (build_inline) {
+        slot.status = BuildInMemory(segments_[i], &slot.raw, &slot.mc);
+      } else {
         std::unique_lock<std::mutex> l(mu);
         while (!slots[i].done) {
           cv_done.wait_for(l, std::chrono::milliseconds(100));
@@ -536,8 +564,15 @@ Result<BuildResult> Builder::Run() {
       }
       failure = slot.status;
       if (failure.ok()) {
-        sha.Update(ByteSpan(reinterpret_cast<const uint8_t*>(slot.raw.data()), slot.raw.size()));
         mc = slot.mc;
+        prefix = Sha256PrefixCache::Extend(prefix, mc);
+        Sha256PrefixCache* cache = opts_.sha_prefix_cache;
+        if (cache == nullptr || !cache->Lookup(prefix, &sha)) {
+          sha.Update(ByteSpan(reinterpret_cast<const uint8_t*>(slot.raw.data()), slot.raw.size()));
+          // Worth keeping only after a large segment (a file every node shares); a node's own
+          // small files end its overlay and are never a shared prefix.
+          if (cache != nullptr && mc.raw_size >= kPrefixCacheMinBytes) cache->Insert(prefix, sha);
+        }
       }
     }
     if (!failure.ok()) break;
@@ -564,6 +599,31 @@ Result<BuildResult> Builder::Run() {
 }
 
 }  // namespace
+
+ChunkId Sha256PrefixCache::Extend(const ChunkId& prefix, const ManifestChunk& next) {
+  uint8_t buf[16 + 16 + 8];
+  std::memcpy(buf, prefix.bytes.data(), 16);
+  std::memcpy(buf + 16, next.id.bytes.data(), 16);
+  std::memcpy(buf + 32, &next.raw_size, 8);
+  return ChunkId::Of(ByteSpan(buf, sizeof(buf)));
+}
+
+bool Sha256PrefixCache::Lookup(const ChunkId& key, Sha256* into) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = states_.find(key);
+  if (it == states_.end()) return false;
+  into->CopyStateFrom(*it->second);
+  hits_.fetch_add(1);
+  return true;
+}
+
+void Sha256PrefixCache::Insert(const ChunkId& key, const Sha256& state) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (states_.size() >= max_ || states_.count(key)) return;
+  auto copy = std::make_unique<Sha256>();
+  copy->CopyStateFrom(state);
+  states_.emplace(key, std::move(copy));
+}
 
 Result<BuildResult> BuildArtifact(Store* store, std::vector<TreeEntry> entries,
                                   const ImageBuildOptions& opts) {

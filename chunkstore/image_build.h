@@ -9,12 +9,17 @@
 // Thread-safety: BuildArtifact may run concurrently with other builds on the same Store.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "chunkstore/codec.h"
 #include "chunkstore/manifest.h"
 #include "chunkstore/store.h"
 #include "chunkstore/tree.h"
@@ -27,6 +32,29 @@ struct BuildProgress {
   uint64_t entries_total = 0;
   uint64_t bytes_done = 0;  // raw bytes hashed so far
   uint64_t bytes_total = 0;
+};
+
+// SHA-256 states after given leading segments, shared by builds whose artifacts start with the
+// same segments: every node's overlay (built with large_files_first) begins with its directories
+// and the large files all nodes share, such as the .AllNodes hosts file. A build that finds the
+// state for its first k segments continues from it instead of hashing those bytes again. Keyed by
+// the ids and sizes of the leading segments; holds at most `max_entries` states.
+// Thread-safe.
+class Sha256PrefixCache {
+ public:
+  explicit Sha256PrefixCache(size_t max_entries = 4096) : max_(max_entries) {}
+  // The key of `prefix` followed by one more segment.
+  static ChunkId Extend(const ChunkId& prefix, const ManifestChunk& next);
+  // Sets *into to the state after `key`'s segments; false when unknown.
+  bool Lookup(const ChunkId& key, Sha256* into);
+  void Insert(const ChunkId& key, const Sha256& state);
+  uint64_t hits() const { return hits_.load(); }
+
+ private:
+  std::atomic<uint64_t> hits_{0};
+  std::mutex mu_;
+  std::unordered_map<ChunkId, std::unique_ptr<Sha256>, ChunkIdHash> states_;  // GUARDED_BY(mu_)
+  size_t max_;
 };
 
 struct ImageBuildOptions {
@@ -44,6 +72,16 @@ struct ImageBuildOptions {
   // file grows with the cluster) is one deduplicated chunk instead of being recompressed inside
   // each node's segment: that keeps the build linear in the number of nodes.
   uint64_t stand_alone_bytes = 0;
+  // Overlay order: directories first, then the files that stand alone, then everything else
+  // (parents still precede children). The nodes' overlays then start with the same segments and
+  // each node's small files share one segment instead of being split around the large files:
+  // one new chunk per node instead of three.
+  bool large_files_first = false;
+  // Optional, shared by many builds: see Sha256PrefixCache.
+  Sha256PrefixCache* sha_prefix_cache = nullptr;
+  // The manifest's creation time; 0 = now. A build of many artifacts passes one time so that
+  // identical artifacts (two nodes' runtime overlays) get one manifest.
+  int64_t created_unix = 0;
   // When set, chunks and the manifest are staged in this batch and become visible only at its
   // Commit() (many artifacts, one set of durability barriers: the overlay build); the caller
   // commits. When null, the build commits its own chunks and manifest before returning.

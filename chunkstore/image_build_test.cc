@@ -194,6 +194,62 @@ TEST_F(ImageBuildTest, IdenticalTreeIsFullyDeduplicatedAndOrderIndependent) {
   EXPECT_EQ(r1->manifest.sha256, r2->manifest.sha256);
 }
 
+// The overlay build: many nodes' trees share large files (an .AllNodes hosts file) and differ in
+// small ones. With large_files_first each tree is [directories][shared large files][own small
+// files]: one new segment per node, a shared start whose SHA-256 state the prefix cache keeps,
+// the same digests as hashing everything, and a stream cpio still unpacks (parents first).
+TEST_F(ImageBuildTest, OverlayOrderSharesTheStartAndThePrefixCacheKeepsDigestsExact) {
+  const std::string hosts(100000, 'h'), slurm(60000, 's');
+  auto tree = [&](int node) {
+    std::vector<TreeEntry> t;
+    t.push_back(File("etc/hostname", "n" + std::to_string(node) + "\n"));
+    t.push_back(File("etc/hosts", hosts));
+    t.push_back(File("etc/resolv.conf", "nameserver 10.0.0.1\n"));
+    t.push_back(File("etc/slurm/slurm.conf", slurm));
+    t.push_back(File("etc/zz-node", std::to_string(node)));
+    return t;
+  };
+  Sha256PrefixCache cache;
+  ImageBuildOptions o;
+  o.kind = ArtifactKind::kOverlay;
+  o.threads = 1;
+  o.stand_alone_bytes = 16384;
+  o.large_files_first = true;
+  o.sha_prefix_cache = &cache;
+  o.created_unix = 1750000000;
+  std::vector<BuildResult> built;
+  for (int node = 0; node < 4; ++node) {
+    auto r = BuildArtifact(store_.get(), tree(node), o);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->manifest.created_unix, 1750000000);
+    // [dirs etc, etc/slurm] [hosts] [slurm.conf] [hostname resolv.conf zz-node]
+    ASSERT_EQ(r->segments, 4u);
+    EXPECT_EQ(r->segments_new, node == 0 ? 4u : 1u);
+    std::string all;
+    for (const auto& seg : Segments(r->manifest)) all += seg;
+    EXPECT_EQ(Sha256Of(ByteSpan(reinterpret_cast<const uint8_t*>(all.data()), all.size())),
+              r->manifest.sha256);
+    if (node == 3) {  // segment by segment, as the kernel does
+      std::string f = dir_ + "/ov.cpio", out = dir_ + "/ov";
+      ASSERT_TRUE(MakeDirs(out).ok());
+      for (const auto& seg : Segments(r->manifest)) {
+        ASSERT_TRUE(WriteFileAtomic(f, seg).ok());
+        ASSERT_EQ(Sh("cd " + out + " && cpio -idm --quiet < " + f), 0);
+      }
+      EXPECT_EQ(*ReadFileToString(out + "/etc/hostname"), "n3\n");
+      EXPECT_EQ(*ReadFileToString(out + "/etc/slurm/slurm.conf"), slurm);
+    }
+    built.push_back(std::move(*r));
+  }
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(built[0].manifest.chunks[k].id, built[3].manifest.chunks[k].id);
+  EXPECT_EQ(cache.hits(), 6u);  // nodes 1-3 skip hashing hosts and slurm.conf
+  // A rebuild without the cache gives the same manifest (same order, same created time).
+  o.sha_prefix_cache = nullptr;
+  auto again = BuildArtifact(store_.get(), tree(2), o);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->manifest_id, built[2].manifest_id);
+}
+
 // Property: inserting, changing or removing one file changes at most two segment ids.
 TEST_F(ImageBuildTest, OneFileChangeChangesAtMostTwoSegments) {
   std::mt19937_64 rng(7);

@@ -337,7 +337,12 @@ class OverlayBuilder {
       o.threads = 1;  // parallelism is across nodes
       o.batch = batch;
       o.stand_alone_bytes = 16384;  // shared .AllNodes outputs dedup as whole chunks
-      o.meta = {{"name", node.id + "/" + kind}, {"overlays", Join(list)}};
+      o.large_files_first = true;   // ... and every node's overlay starts with them
+      o.sha_prefix_cache = &sha_prefixes_;
+      o.created_unix = build_time_;
+      // No node name in the manifest: nodes with the same overlay content (runtime overlays,
+      // typically) share one manifest. The ref names the node.
+      o.meta = {{"overlays", Join(list)}};
       SW_ASSIGN_OR_RETURN(auto r, BuildArtifact(store_, std::move(entries), o));
       std::string ref = "overlays/" + node.id + "/" + kind;
       auto old = store_->GetRef(ref);
@@ -415,6 +420,8 @@ class OverlayBuilder {
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<const tmpl::Template>> templates_;
   std::atomic<uint64_t> changed_{0}, unchanged_{0};
+  Sha256PrefixCache sha_prefixes_;
+  const int64_t build_time_ = WallSeconds();
 };
 
 void AddOverlayOptions(po::options_description* o) {
