@@ -5,7 +5,8 @@
 // symlinks are copied with their mode and owner. A node's overlay list comes from nodes.conf
 // (profiles merged, "~name" removes); later overlays win. Each node's overlay becomes a
 // segmented newc artifact (ref overlays/<node>/system|runtime, switched atomically); rendered
-// files identical across nodes are stored once (content addressing).
+// files identical across nodes are stored once (content addressing). The build is incremental:
+// a node whose inputs did not change since the last build is not rendered again (OverlayInputs).
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +18,8 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "chunkstore/image_build.h"
@@ -28,6 +31,7 @@
 #include "tools/cli.h"
 #include "tools/cli_util.h"
 #include "tools/kernels.h"
+#include "tools/overlay_state.h"
 
 namespace sw {
 namespace {
@@ -73,12 +77,36 @@ std::string Marker(const std::string& what, const std::string& arg = "") {
   return std::string(kMark) + what + ":" + arg + kMarkEnd;
 }
 
+// The host files and images the templates read while one node's overlay is rendered (Include,
+// IncludeBlock, readlink, ImportLink, IncludeFrom), each with its fingerprint when it was read:
+// inputs of the incremental build besides the sources and the node data. OverlayBuilder points
+// this at its list around each render, on the rendering thread.
+using DepList = std::vector<std::pair<std::string, std::string>>;  // dep name, fingerprint
+thread_local DepList* t_deps = nullptr;
+
+// A host file's fingerprint: size, mtime and ctime (ns) and inode; "-" when it cannot be stat'ed.
+std::string FileFingerprint(const std::string& path, bool follow) {
+  struct stat st;
+  if ((follow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0) return "-";
+  return std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
+         std::to_string(st.st_mtim.tv_nsec) + ':' + std::to_string(st.st_ctim.tv_sec) + '.' +
+         std::to_string(st.st_ctim.tv_nsec) + ':' + std::to_string(st.st_ino);
+}
+
+// Dependency names: "file\x1f<path>" (stat), "link\x1f<path>" (lstat), "image\x1f<name>" (its ref).
+void NoteFileDep(const std::string& kind, const std::string& path) {
+  if (t_deps != nullptr) {
+    t_deps->emplace_back(kind + '\x1f' + path, FileFingerprint(path, kind == "file"));
+  }
+}
+
 // Files read from imported images by IncludeFrom, cached for the whole build (many nodes, one
 // image). Thread-safe.
 class ImageFileCache {
  public:
   explicit ImageFileCache(Store* store) : store_(store) {}
-  Result<std::string> Read(const std::string& image, std::string path) {
+  // The file and the manifest id of the image it was read from.
+  Result<std::pair<std::string, ChunkId>> Read(const std::string& image, std::string path) {
     while (!path.empty() && path.front() == '/') path.erase(0, 1);
     std::lock_guard<std::mutex> l(mu_);
     auto key = image + "\n" + path;
@@ -90,7 +118,9 @@ class ImageFileCache {
       SW_ASSIGN_OR_RETURN(std::string raw, store_->ReadChunkRaw(c.id, /*verify=*/true));
       SW_ASSIGN_OR_RETURN(auto entries, ParseNewc(raw));
       for (const auto& e : entries) {
-        if (e.name == path && S_ISREG(e.h.mode)) return cache_[key] = std::string(e.data);
+        if (e.name == path && S_ISREG(e.h.mode)) {
+          return cache_[key] = std::make_pair(std::string(e.data), id);
+        }
       }
     }
     return Status::NotFound("IncludeFrom: no " + path + " in image " + image);
@@ -99,8 +129,15 @@ class ImageFileCache {
  private:
   Store* store_;
   std::mutex mu_;
-  std::map<std::string, std::string> cache_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::pair<std::string, ChunkId>> cache_;  // GUARDED_BY(mu_)
 };
+
+// An image dependency's fingerprint: the manifest its ref names now.
+std::string ImageFingerprint(const Store* store, const std::string& image) {
+  if (store == nullptr) return "-";
+  auto id = store->GetRef("images/" + image);
+  return id.ok() ? id->Hex() : "-";
+}
 
 // Adds Warewulf's overlay functions that need the host or the store: Include, IncludeFrom,
 // IncludeBlock, readlink, ImportLink, and the output markers file, softlink, abort, nobackup.
@@ -109,17 +146,22 @@ void AddOverlayFuncsTo(tmpl::FuncMap* fm, std::shared_ptr<ImageFileCache> images
   using tmpl::FuncSig;
   using tmpl::Value;
   fm->Add("Include", FuncSig{{ArgType::kString}, false}, [](std::span<Value> a) -> Result<Value> {
+    NoteFileDep("file", a[0].string_value());
     SW_ASSIGN_OR_RETURN(auto text, ReadFileToString(a[0].string_value()));
     return Value(text);
   });
   fm->Add("IncludeFrom", FuncSig{{ArgType::kString, ArgType::kString}, false},
           [images](std::span<Value> a) -> Result<Value> {
-            SW_ASSIGN_OR_RETURN(auto text, images->Read(a[0].string_value(), a[1].string_value()));
-            return Value(text);
+            SW_ASSIGN_OR_RETURN(auto file, images->Read(a[0].string_value(), a[1].string_value()));
+            if (t_deps != nullptr) {
+              t_deps->emplace_back("image\x1f" + a[0].string_value(), file.second.Hex());
+            }
+            return Value(file.first);
           });
   // The file's lines up to (not including) the first that contains `stop`.
   fm->Add("IncludeBlock", FuncSig{{ArgType::kString, ArgType::kString}, false},
           [](std::span<Value> a) -> Result<Value> {
+            NoteFileDep("file", a[0].string_value());
             SW_ASSIGN_OR_RETURN(auto text, ReadFileToString(a[0].string_value()));
             const std::string& stop = a[1].string_value();
             std::string out;
@@ -135,6 +177,7 @@ void AddOverlayFuncsTo(tmpl::FuncMap* fm, std::shared_ptr<ImageFileCache> images
             return Value(out);
           });
   auto host_readlink = [](const std::string& path) -> Result<std::string> {
+    NoteFileDep("link", path);
     std::string t(4096, '\0');
     ssize_t n = ::readlink(path.c_str(), t.data(), t.size());
     if (n < 0) return FromErrno("readlink " + path, errno);
@@ -316,22 +359,65 @@ class OverlayBuilder {
         key += '\x1f' + k + '=' + (v ? tmpl::FormatValue(*v) : std::string("<nil>"));
       }
       std::lock_guard<std::mutex> l(shared_mu_);
-      if (auto it = shared_.find(key); it != shared_.end()) return it->second;
+      if (auto it = shared_.find(key); it != shared_.end()) {
+        if (t_deps != nullptr) {  // what it read is this node's input too
+          t_deps->insert(t_deps->end(), it->second.second.begin(), it->second.second.end());
+        }
+        return it->second.first;
+      }
     }
+    DepList deps;
+    DepList* outer = t_deps;
+    t_deps = &deps;
     auto out = t.Render(data);
+    t_deps = outer;
+    if (outer != nullptr) outer->insert(outer->end(), deps.begin(), deps.end());
     if (!out.ok()) return Status::InvalidArgument("node " + node.id + ": " + out.status().ToString());
     if (!key.empty()) {
       std::lock_guard<std::mutex> l(shared_mu_);
-      shared_.emplace(key, *out);
+      shared_.emplace(key, std::make_pair(*out, std::move(deps)));
     }
     return std::move(*out);
   }
 
+  // The inputs of the last build, for skipping nodes whose inputs did not change (null: render
+  // every node).
+  void UseInputState(const OverlayInputState* previous) { previous_ = previous; }
+
+  struct Built {  // a node's overlay rendered by this build, for the next build's input state
+    std::string node, kind;
+    OverlayInputRecord record;
+  };
+
   // Renders and stages the node's two overlays in `batch`; their refs switch at its Commit().
-  Status Build(const Node& node, ChunkBatch* batch) {
+  // Appends what the next build needs to skip them to `built`.
+  Status Build(const Node& node, ChunkBatch* batch, std::vector<Built>* built) {
     for (const char* kind : {"system", "runtime"}) {
       const auto& list = std::string(kind) == "system" ? node.system_overlay : node.runtime_overlay;
-      SW_ASSIGN_OR_RETURN(auto entries, Render(node, list, kind));
+      const std::string ref = "overlays/" + node.id + "/" + kind;
+      // Incremental: skip the node when every input is as the last build saw it and its ref
+      // still names what that build made.
+      std::optional<std::string> inputs = StaticInputs(node, list, kind);
+      if (inputs && previous_ != nullptr) {
+        if (const OverlayInputRecord* rec = previous_->Find(node.id, kind)) {
+          DepList now;
+          for (const auto& d : rec->deps) now.emplace_back(d, DepFingerprint(d));
+          if (InputDigest(*inputs, now) == rec->digest) {
+            auto cur = store_->GetRef(ref);
+            if (cur.ok() && *cur == rec->manifest) {
+              skipped_.fetch_add(1);
+              unchanged_.fetch_add(1);
+              continue;
+            }
+          }
+        }
+      }
+      DepList deps;
+      t_deps = &deps;
+      auto rendered = Render(node, list, kind);
+      t_deps = nullptr;
+      SW_RETURN_IF_ERROR(rendered.status());
+      auto entries = std::move(*rendered);
       ImageBuildOptions o;
       o.kind = ArtifactKind::kOverlay;
       o.threads = 1;  // parallelism is across nodes
@@ -344,7 +430,16 @@ class OverlayBuilder {
       // typically) share one manifest. The ref names the node.
       o.meta = {{"overlays", Join(list)}};
       SW_ASSIGN_OR_RETURN(auto r, BuildArtifact(store_, std::move(entries), o));
-      std::string ref = "overlays/" + node.id + "/" + kind;
+      rendered_.fetch_add(1);
+      std::sort(deps.begin(), deps.end());
+      deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+      bool recordable = inputs.has_value();
+      for (const auto& d : deps) recordable &= d.first.find_first_of("\t\n") == std::string::npos;
+      if (recordable) {
+        OverlayInputRecord rec{InputDigest(*inputs, deps), r.manifest_id, {}};
+        for (const auto& d : deps) rec.deps.push_back(d.first);
+        built->push_back({node.id, kind, std::move(rec)});
+      }
       auto old = store_->GetRef(ref);
       if (old.ok() && *old == r.manifest_id) {
         unchanged_.fetch_add(1);
@@ -358,12 +453,98 @@ class OverlayBuilder {
 
   uint64_t changed() const { return changed_.load(); }
   uint64_t unchanged() const { return unchanged_.load(); }
+  uint64_t rendered() const { return rendered_.load(); }
+  uint64_t skipped() const { return skipped_.load(); }
 
  private:
   static std::string Join(const std::vector<std::string>& v) {
     std::string s;
     for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
     return s;
+  }
+
+  // Everything a node's overlay of `kind` is made from except the host files and images its
+  // templates read: format version, server address, overlay list, the node's merged data, every
+  // source file's metadata, and .AllNodes when one of the templates reads it. nullopt when an
+  // overlay cannot be listed or a template does not parse (Render reports it).
+  std::optional<std::string> StaticInputs(const Node& node, const std::vector<std::string>& list,
+                                          const std::string& kind) {
+    auto json = tmpl::ValueToJson(NodeValue(node));
+    if (!json.ok()) return std::nullopt;
+    std::string in = "stormwulf overlay build 1\n" + kind + "\n" + server_ip_ + "\n" +
+                     Join(list) + "\n" + *json + "\n";
+    bool all_nodes = false;
+    for (const auto& name : list) {
+      auto info = OverlayInputs(name);
+      if (!info) return std::nullopt;
+      in += name + ' ' + info->first + '\n';
+      all_nodes |= info->second;
+    }
+    if (all_nodes) {
+      std::call_once(all_nodes_once_, [&] {
+        auto j = tmpl::ValueToJson(all_nodes_);
+        all_nodes_digest_ = ChunkId::Of(j.ok() ? *j : tmpl::FormatValue(all_nodes_)).Hex();
+      });
+      in += "AllNodes " + all_nodes_digest_ + "\n";
+    }
+    return in;
+  }
+
+  // One overlay's sources as a digest of their metadata (path, type and mode, owner, size,
+  // mtime, ctime, inode), and whether one of its templates reads .AllNodes (or might: a
+  // template that hands its data to a function). Computed once per build.
+  std::optional<std::pair<std::string, bool>> OverlayInputs(const std::string& name) {
+    {
+      std::lock_guard<std::mutex> l(inputs_mu_);
+      if (auto it = overlay_inputs_.find(name); it != overlay_inputs_.end()) return it->second;
+    }
+    auto listing = Sources(name);
+    if (!listing.ok()) return std::nullopt;
+    std::string meta;
+    bool all_nodes = false;
+    for (const auto& f : **listing) {
+      const struct stat& st = f.st;
+      meta += f.rel + '\x1f' + std::to_string(st.st_mode) + ':' + std::to_string(st.st_uid) + ':' +
+              std::to_string(st.st_gid) + ':' + std::to_string(st.st_size) + ':' +
+              std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec) + ':' +
+              std::to_string(st.st_ctim.tv_sec) + '.' + std::to_string(st.st_ctim.tv_nsec) + ':' +
+              std::to_string(st.st_ino) + '\n';
+      if (S_ISREG(st.st_mode) && f.rel.size() > 3 &&
+          f.rel.compare(f.rel.size() - 3, 3, ".ww") == 0) {
+        auto t = Template(f.full, f.rel);
+        if (!t.ok()) return std::nullopt;
+        auto fields = (*t)->TopLevelFields();
+        all_nodes |= !fields || std::find(fields->begin(), fields->end(), "AllNodes") != fields->end();
+      }
+    }
+    std::pair<std::string, bool> info{ChunkId::Of(meta).Hex(), all_nodes};
+    std::lock_guard<std::mutex> l(inputs_mu_);
+    overlay_inputs_.emplace(name, info);
+    return info;
+  }
+
+  std::string DepFingerprint(const std::string& dep) {
+    std::lock_guard<std::mutex> l(inputs_mu_);
+    auto it = dep_fingerprints_.find(dep);
+    if (it != dep_fingerprints_.end()) return it->second;
+    size_t sep = dep.find('\x1f');
+    std::string kind = dep.substr(0, sep), arg = sep == std::string::npos ? "" : dep.substr(sep + 1);
+    std::string fp = kind == "image" ? ImageFingerprint(store_, arg)
+                     : kind == "file" || kind == "link" ? FileFingerprint(arg, kind == "file")
+                                                        : "?";
+    return dep_fingerprints_[dep] = fp;
+  }
+
+  static ChunkId InputDigest(const std::string& inputs, const DepList& deps) {
+    ChunkHasher h;
+    h.Update(inputs);
+    for (const auto& [name, fp] : deps) {
+      h.Update(name);
+      h.Update(std::string_view("\x1e"));
+      h.Update(fp);
+      h.Update(std::string_view("\n"));
+    }
+    return h.Finish();
   }
 
   Result<std::shared_ptr<const tmpl::Template>> Template(const std::string& path,
@@ -415,11 +596,18 @@ class OverlayBuilder {
   std::mutex sources_mu_;
   std::map<std::string, std::shared_ptr<const std::vector<Source>>> sources_;  // GUARDED_BY(sources_mu_)
   std::mutex shared_mu_;
-  std::map<std::string, std::string> shared_;  // GUARDED_BY(shared_mu_): RenderShared's outputs
+  // GUARDED_BY(shared_mu_): RenderShared's outputs with the dependencies read to make them
+  std::map<std::string, std::pair<std::string, DepList>> shared_;
   tmpl::Value all_nodes_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<const tmpl::Template>> templates_;
-  std::atomic<uint64_t> changed_{0}, unchanged_{0};
+  std::atomic<uint64_t> changed_{0}, unchanged_{0}, rendered_{0}, skipped_{0};
+  const OverlayInputState* previous_ = nullptr;
+  std::mutex inputs_mu_;
+  std::map<std::string, std::pair<std::string, bool>> overlay_inputs_;  // GUARDED_BY(inputs_mu_)
+  std::map<std::string, std::string> dep_fingerprints_;                 // GUARDED_BY(inputs_mu_)
+  std::once_flag all_nodes_once_;
+  std::string all_nodes_digest_;
   Sha256PrefixCache sha_prefixes_;
   const int64_t build_time_ = WallSeconds();
 };
@@ -474,7 +662,8 @@ int Build(const std::vector<std::string>& args) {
       "watch", "keep running: rebuild whenever nodes.conf or an overlay source changes, then "
                "tell stormwulfd to reload (SIGHUP)")(
       "watch-interval", po::value<double>()->default_value(2.0),
-      "seconds between checks for changes with --watch");
+      "seconds between checks for changes with --watch")(
+      "force", "render every node, even those whose inputs did not change since the last build");
   po::positional_options_description pos;
   pos.add("node", -1);
   po::variables_map vm;
@@ -548,6 +737,15 @@ int BuildOnce(const po::variables_map& vm) {
   }
   OverlayBuilder b(store.get(), *db, vm["overlay-dir"].as<std::string>(),
                    vm["server-ip"].as<std::string>());
+  // What the last build was made from: nodes whose inputs did not change are skipped.
+  const std::string state_path = store->root() + "/state/overlay-inputs";
+  OverlayInputState state;
+  if (auto loaded = OverlayInputState::Load(state_path); loaded.ok()) {
+    state = std::move(*loaded);
+  } else {
+    std::cerr << "swctl: warning: " << loaded.status().ToString() << "; rendering every node\n";
+  }
+  if (!vm.count("force")) b.UseInputState(&state);
   int threads = vm["threads"].as<int>();
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::atomic<size_t> next{0}, done{0};
@@ -564,10 +762,11 @@ int BuildOnce(const po::variables_map& vm) {
     ChunkBatch batch(store.get());
     next.store(g0);
     std::vector<std::thread> pool;
+    std::vector<std::vector<OverlayBuilder::Built>> built(static_cast<size_t>(threads));
     for (int t = 0; t < threads; ++t) {
-      pool.emplace_back([&] {
+      pool.emplace_back([&, t] {
         for (size_t i; (i = next.fetch_add(1)) < g1;) {
-          Status s = b.Build(*todo[i], &batch);
+          Status s = b.Build(*todo[i], &batch, &built[static_cast<size_t>(t)]);
           if (!s.ok()) {
             std::lock_guard<std::mutex> l(err_mu);
             errors.push_back(s.ToString());
@@ -585,9 +784,19 @@ int BuildOnce(const po::variables_map& vm) {
     if (Status s = batch.Commit(); !s.ok()) {
       errors.push_back("nodes " + todo[g0]->id + ".." + todo[g1 - 1]->id +
                        " keep their previous overlays: " + s.ToString());
+      continue;
+    }
+    for (auto& list : built) {  // their refs are committed: record what they were made from
+      for (auto& x : list) state.Set(x.node, x.kind, std::move(x.record));
     }
   }
   progress.Done();
+  std::set<std::string> known;
+  for (const auto& n : (*db)->nodes()) known.insert(n.id);
+  state.Retain(known);
+  if (Status s = state.Save(state_path); !s.ok()) {
+    std::cerr << "swctl: warning: " << s.ToString() << " (the next build renders every node)\n";
+  }
   double secs = static_cast<double>(MonotonicNanos() - t0) / 1e9;
   for (const auto& e : errors) std::cerr << "swctl: " << e << "\n";
   // The kernel each node will boot must find its modules (warnings: the overlays are still fine).
@@ -603,9 +812,11 @@ int BuildOnce(const po::variables_map& vm) {
     std::cerr << "swctl: warning: " << who << ": " << w << "\n";
   }
   if (!vm.count("quiet")) {
-    printf("overlays for %zu nodes in %.2fs: %llu refs changed, %llu unchanged, %zu errors\n",
+    printf("overlays for %zu nodes in %.2fs: %llu refs changed, %llu unchanged (%llu not "
+           "rendered: inputs unchanged), %zu errors\n",
            todo.size(), secs, static_cast<unsigned long long>(b.changed()),
-           static_cast<unsigned long long>(b.unchanged()), errors.size());
+           static_cast<unsigned long long>(b.unchanged()),
+           static_cast<unsigned long long>(b.skipped()), errors.size());
   }
   return errors.empty() ? 0 : 1;
 }

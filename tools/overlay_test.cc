@@ -3,9 +3,11 @@
 // IncludeFrom (a file of an imported image).
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <string>
 
+#include "chunkstore/store.h"
 #include "gtest/gtest.h"
 #include "tools/cli_test_util.h"
 
@@ -64,6 +66,84 @@ TEST_F(OverlayFuncsTest, FileSoftlinkAbortAndIncludes) {
   b = Cmd("overlay build --nodes " + dir_ + "/nodes.conf --overlay-dir " + dir_ + "/ov --quiet");
   EXPECT_EQ(b.rc, 1);
   EXPECT_NE(b.out.find("missing"), std::string::npos) << b.out;
+}
+
+// `swctl overlay build` is incremental: a node whose inputs (its data, the overlay sources,
+// .AllNodes where a template reads it, the host files its templates include) did not change is
+// not rendered again; a change renders exactly the nodes it can affect.
+TEST_F(OverlayFuncsTest, IncrementalBuildRendersOnlyWhatChanged) {
+  Write(dir_ + "/host/motd", "hello\n");
+  Write(dir_ + "/ov/own/rootfs/etc/hostname.ww", "{{ .Id }} {{ index .Tags \"rack\" }}\n");
+  Write(dir_ + "/ov/all/rootfs/etc/hosts.ww",
+        "{{ range .AllNodes }}{{ .Id }} {{ index .Tags \"rack\" }}\n{{ end }}");
+  Write(dir_ + "/ov/inc/rootfs/etc/motd.ww", "{{ Include \"" + dir_ + "/host/motd\" }}");
+  auto conf = [&](const std::string& rack1) {
+    Write(dir_ + "/nodes.conf",
+          "nodes:\n"
+          "  n1:\n    system overlay: [own]\n    runtime overlay: [inc]\n    tags: {rack: " +
+              rack1 + "}\n"
+              "  n2:\n    system overlay: [own]\n    runtime overlay: [inc]\n    tags: {rack: b}\n"
+              "  n3:\n    system overlay: [own, all]\n    runtime overlay: [inc]\n");
+  };
+  // "overlays for 3 nodes ...: C refs changed, U unchanged (S not rendered: ...)": {C, S}.
+  auto build = [&](const std::string& extra = "") -> std::pair<int, int> {
+    Proc b = Cmd("overlay build --nodes " + dir_ + "/nodes.conf --overlay-dir " + dir_ + "/ov" +
+                 extra);
+    EXPECT_EQ(b.rc, 0) << b.out;
+    int changed = -1, unchanged = -1, skipped = -1;
+    size_t at = b.out.find("refs changed");
+    EXPECT_NE(at, std::string::npos) << b.out;
+    if (at == std::string::npos) return {-1, -1};
+    size_t colon = b.out.rfind(": ", at);
+    EXPECT_EQ(sscanf(b.out.c_str() + colon, ": %d refs changed, %d unchanged (%d not", &changed,
+                     &unchanged, &skipped),
+              3)
+        << b.out;
+    return {changed, skipped};
+  };
+  auto ref = [&](const std::string& node, const std::string& kind) {
+    auto store = Store::Open(store_, StoreOptions{});
+    EXPECT_TRUE(store.ok());
+    auto id = (*store)->GetRef("overlays/" + node + "/" + kind);
+    return id.ok() ? id->Hex() : std::string("none");
+  };
+  conf("a");
+  EXPECT_EQ(build(), std::make_pair(6, 0));
+  EXPECT_EQ(build(), std::make_pair(0, 6)) << "nothing changed: nothing rendered";
+  const std::string n1_sys = ref("n1", "system"), n2_sys = ref("n2", "system");
+  const std::string n3_sys = ref("n3", "system"), n1_rt = ref("n1", "runtime");
+
+  // n1's data: n1 (both kinds: its data is an input of each) and n3's hosts (.AllNodes).
+  conf("c");
+  EXPECT_EQ(build(), std::make_pair(2, 3));
+  EXPECT_NE(ref("n1", "system"), n1_sys);
+  EXPECT_NE(ref("n3", "system"), n3_sys);
+  EXPECT_EQ(ref("n2", "system"), n2_sys);
+  EXPECT_EQ(ref("n1", "runtime"), n1_rt);
+
+  // A host file a template includes: every runtime overlay, no system overlay.
+  Write(dir_ + "/host/motd", "changed\n");
+  EXPECT_EQ(build(), std::make_pair(3, 3));
+  EXPECT_NE(ref("n1", "runtime"), n1_rt);
+
+  // An overlay source: the nodes that use it.
+  Write(dir_ + "/ov/all/rootfs/etc/hosts.ww", "{{ range .AllNodes }}{{ .Id }}\n{{ end }}");
+  EXPECT_EQ(build(), std::make_pair(1, 5));
+
+  // A ref moved by someone else is rebuilt; --force renders everything.
+  {
+    auto store = Store::Open(store_, StoreOptions{});
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->DeleteRef("overlays/n2/system").ok());
+  }
+  EXPECT_EQ(build(), std::make_pair(1, 5));
+  EXPECT_EQ(ref("n2", "system"), n2_sys);
+  EXPECT_EQ(build(" --force"), std::make_pair(0, 0));
+
+  // A damaged input state is a warning and a full build, never a failure.
+  Write(store_ + "/state/overlay-inputs", "garbage\n");
+  EXPECT_EQ(build(), std::make_pair(0, 0));
+  EXPECT_EQ(build(), std::make_pair(0, 6));
 }
 
 // The sample overlays shipped in overlays/ render what their comments promise.
