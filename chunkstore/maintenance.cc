@@ -85,18 +85,26 @@ Result<std::vector<std::pair<std::string, ChunkId>>> ListManifests(const Store& 
   return out;
 }
 
-// Manifests reachable from refs, following kernel/modules links. Missing ones are reported.
-void Mark(const Store& store, IdSet* manifests, IdSet* chunks, std::vector<std::string>* dangling) {
-  auto refs = store.ListRefs("");
-  std::vector<std::pair<std::string, ChunkId>> todo;
-  if (refs.ok()) todo = *refs;
+// Manifests reachable from refs, following kernel/modules links, and their chunks. Missing
+// manifests are reported in `dangling`. When the refs cannot be listed, or (for gc, which passes
+// no `dangling`) a manifest exists but cannot be read, the live set is unknown: an error, so
+// that gc deletes nothing rather than the chunks of a live artifact.
+Status Mark(const Store& store, IdSet* manifests, IdSet* chunks,
+            std::vector<std::string>* dangling) {
+  SW_ASSIGN_OR_RETURN(auto todo, store.ListRefs(""));
   while (!todo.empty()) {
     auto [from, id] = todo.back();
     todo.pop_back();
     if (!manifests->insert(id).second) continue;
     auto m = store.GetManifest(id);
     if (!m.ok()) {
-      if (dangling) dangling->push_back(from + " -> manifest " + id.Hex() + ": " + m.status().ToString());
+      std::string what = from + " -> manifest " + id.Hex() + ": " + m.status().ToString();
+      if (dangling) {
+        dangling->push_back(what);
+      } else if (!m.status().IsNotFound()) {
+        return Status::Corruption("cannot tell what is live (" + what +
+                                          "); run `swctl store fsck`");
+      }
       continue;
     }
     for (const auto& c : m->chunks) chunks->insert(c.id);
@@ -106,6 +114,7 @@ void Mark(const Store& store, IdSet* manifests, IdSet* chunks, std::vector<std::
       }
     }
   }
+  return Status::OK();
 }
 
 int Threads(int t) {
@@ -130,7 +139,7 @@ Result<GcReport> CollectGarbage(Store* store, const GcOptions& opts) {
   SW_ASSIGN_OR_RETURN(StoreLock lock, store->LockExclusive());
   GcReport r;
   IdSet live_manifests, live_chunks;
-  Mark(*store, &live_manifests, &live_chunks, nullptr);
+  SW_RETURN_IF_ERROR(Mark(*store, &live_manifests, &live_chunks, nullptr));
   auto remove = [&](const std::string& path, uint64_t size) {
     if (opts.dry_run || ::unlink(path.c_str()) == 0) r.bytes_freed += size;
   };
@@ -182,7 +191,9 @@ Result<FsckReport> Fsck(Store* store, const FsckOptions& opts) {
   // Refs.
   IdSet live_manifests, live_chunks;
   std::vector<std::string> dangling;
-  Mark(*store, &live_manifests, &live_chunks, &dangling);
+  if (Status s = Mark(*store, &live_manifests, &live_chunks, &dangling); !s.ok()) {
+    r.errors.push_back("refs: " + s.ToString());
+  }
   for (auto& d : dangling) r.errors.push_back("dangling ref: " + d);
   if (auto refs = store->ListRefs(""); refs.ok()) r.refs_checked = refs->size();
 

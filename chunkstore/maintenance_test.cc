@@ -88,6 +88,38 @@ TEST_F(MaintenanceTest, GcKeepsReachableIncludingKernelsAndRemovesTheRest) {
   EXPECT_TRUE(f->warnings.empty());
 }
 
+// gc keeps what packed refs reach, and deletes nothing when it cannot tell what is live: a
+// damaged packed-refs, or a live manifest it cannot read. fsck reports both.
+TEST_F(MaintenanceTest, GcFollowsPackedRefsAndRefusesWhenRefsAreUnreadable) {
+  ChunkId a = Image("a", 30, 1);
+  ChunkId b = Image("b", 30, 2);
+  ASSERT_TRUE(store_->DeleteRef("images/a").ok());
+  ASSERT_TRUE(store_->SetRefsPacked({{"images/a", a}}).ok());
+  auto r = CollectGarbage(store_.get(), {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->manifests_removed, 0u);
+  EXPECT_TRUE(*store_->HasManifest(a));
+
+  const std::string packed = *ReadFileToString(root_ + "/packed-refs");
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/packed-refs", "stormwulf packed refs 1\nbroken\n").ok());
+  auto refused = CollectGarbage(store_.get(), {});
+  EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
+  EXPECT_TRUE(*store_->HasManifest(a));
+  auto f = Fsck(store_.get(), {});
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(f->ok());
+
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/packed-refs", packed).ok());
+  const Manifest bm = *store_->GetManifest(b);  // b is still ref'd (loose images/b)
+  std::string mpath = store_->ManifestPath(b);
+  std::string bytes = *ReadFileToString(mpath);
+  bytes[9] ^= 1;
+  ASSERT_TRUE(WriteFileAtomic(mpath, bytes).ok());
+  refused = CollectGarbage(store_.get(), {});
+  EXPECT_TRUE(refused.status().IsCorruption()) << refused.status().ToString();
+  for (const auto& c : bm.chunks) EXPECT_TRUE(*store_->HasChunk(c.id)) << "b's chunks stay";
+}
+
 TEST_F(MaintenanceTest, GcWaitsForWriters) {
   Image("a", 5, 0);
   auto writer = store_->LockShared();

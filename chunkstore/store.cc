@@ -199,8 +199,11 @@ Result<ChunkId> Store::GetRef(std::string_view ref) const {
   SW_RETURN_IF_ERROR(ValidateRefName(ref));
   auto text = ReadFileToString(RefPath(ref));
   if (!text.ok()) {
-    if (text.status().IsNotFound()) return Status::NotFound("no ref " + std::string(ref));
-    return text.status();
+    if (!text.status().IsNotFound()) return text.status();
+    SW_ASSIGN_OR_RETURN(auto packed, LoadPackedRefs());
+    auto it = packed->find(ref);
+    if (it == packed->end()) return Status::NotFound("no ref " + std::string(ref));
+    return it->second;
   }
   std::string_view t = *text;
   while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.remove_suffix(1);
@@ -210,10 +213,35 @@ Result<ChunkId> Store::GetRef(std::string_view ref) const {
 }
 
 Status Store::DeleteRef(std::string_view ref) {
-  SW_RETURN_IF_ERROR(ValidateRefName(ref));
+  SW_ASSIGN_OR_RETURN(size_t n, DeleteRefs({std::string(ref)}));
+  if (n == 0) return Status::NotFound("no ref " + std::string(ref));
+  return Status::OK();
+}
+
+Result<size_t> Store::DeleteRefs(const std::vector<std::string>& refs) {
+  for (const auto& r : refs) SW_RETURN_IF_ERROR(ValidateRefName(r));
+  std::set<std::string> existed;
+  for (const auto& r : refs) {
+    SW_ASSIGN_OR_RETURN(bool loose, UnlinkLooseRef(r));
+    if (loose) existed.insert(r);
+  }
+  SW_RETURN_IF_ERROR(EditPackedRefs([&](PackedRefs* packed) {
+    bool changed = false;
+    for (const auto& r : refs) {
+      if (packed->erase(r) > 0) {
+        existed.insert(r);
+        changed = true;
+      }
+    }
+    return changed;
+  }));
+  return existed.size();
+}
+
+Result<bool> Store::UnlinkLooseRef(std::string_view ref) {
   std::string path = RefPath(ref);
   if (::unlink(path.c_str()) != 0) {
-    if (errno == ENOENT) return Status::NotFound("no ref " + std::string(ref));
+    if (errno == ENOENT || errno == ENOTDIR) return false;
     return FromErrno("unlink " + path, errno);
   }
   SW_RETURN_IF_ERROR(FsyncDir(DirName(path)));
@@ -224,6 +252,78 @@ Status Store::DeleteRef(std::string_view ref) {
     if (::rmdir(dir.c_str()) != 0) break;
     dir = DirName(dir);
   }
+  return true;
+}
+
+namespace {
+constexpr char kPackedRefsHeader[] = "stormwulf packed refs 1";
+}  // namespace
+
+Result<std::shared_ptr<const Store::PackedRefs>> Store::LoadPackedRefs() const {
+  const std::string path = root_ + "/packed-refs";
+  struct stat st;
+  std::string key = "absent";
+  if (::stat(path.c_str(), &st) == 0) {
+    key = std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+          std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+  } else if (errno != ENOENT) {
+    return FromErrno("stat " + path, errno);
+  }
+  std::lock_guard<std::mutex> l(packed_mu_);
+  if (packed_ && key == packed_key_) return packed_;
+  auto refs = std::make_shared<PackedRefs>();
+  if (key != "absent") {
+    auto text = ReadFileToString(path);
+    if (!text.ok() && !text.status().IsNotFound()) return text.status();
+    std::string_view t = text.ok() ? std::string_view(*text) : std::string_view();
+    size_t line_no = 0;
+    auto bad = [&](std::string_view why) {
+      return Status::Corruption(path + " line " + std::to_string(line_no) + ": " +
+                                std::string(why));
+    };
+    while (!t.empty()) {
+      ++line_no;
+      size_t nl = t.find('\n');
+      if (nl == std::string_view::npos) return bad("truncated");
+      std::string_view line = t.substr(0, nl);
+      t.remove_prefix(nl + 1);
+      if (line_no == 1) {
+        if (line != kPackedRefsHeader) return bad("not a packed-refs file");
+        continue;
+      }
+      auto id = line.size() > 33 && line[32] == ' ' ? ChunkId::FromHex(line.substr(0, 32))
+                                                    : std::nullopt;
+      std::string_view name = line.size() > 33 ? line.substr(33) : std::string_view();
+      if (!id || !ValidateRefName(name).ok()) return bad("bad entry");
+      if (!refs->empty() && !(refs->rbegin()->first < name)) return bad("names out of order");
+      refs->emplace_hint(refs->end(), std::string(name), *id);
+    }
+    if (text.ok() && line_no == 0) return bad("empty");
+  }
+  packed_ = std::move(refs);
+  packed_key_ = key;
+  return packed_;
+}
+
+Status Store::EditPackedRefs(const std::function<bool(PackedRefs*)>& edit) {
+  SW_ASSIGN_OR_RETURN(StoreLock lock, Lock(root_ + "/packed-refs.lock", LOCK_EX));
+  SW_ASSIGN_OR_RETURN(auto current, LoadPackedRefs());
+  PackedRefs next = *current;
+  if (!edit(&next)) return Status::OK();
+  std::string text = std::string(kPackedRefsHeader) + "\n";
+  text.reserve(text.size() + next.size() * 64);
+  for (const auto& [name, id] : next) text += id.Hex() + " " + name + "\n";
+  return WriteFileAtomic(root_ + "/packed-refs", text, 0644, TmpDir());
+}
+
+Status Store::SetRefsPacked(const std::vector<std::pair<std::string, ChunkId>>& refs) {
+  for (const auto& [name, id] : refs) SW_RETURN_IF_ERROR(ValidateRefName(name));
+  SW_RETURN_IF_ERROR(EditPackedRefs([&](PackedRefs* packed) {
+    for (const auto& [name, id] : refs) (*packed)[name] = id;
+    return true;
+  }));
+  // The new values are durable; loose files of the same names would shadow them.
+  for (const auto& [name, id] : refs) SW_RETURN_IF_ERROR(UnlinkLooseRef(name).status());
   return Status::OK();
 }
 
@@ -257,6 +357,16 @@ Result<std::vector<std::pair<std::string, ChunkId>>> Store::ListRefs(
         return id.status();
       }
       out.emplace_back(child, *id);
+    }
+  }
+  // Packed refs that no loose file shadows.
+  SW_ASSIGN_OR_RETURN(auto packed, LoadPackedRefs());
+  if (!packed->empty()) {
+    std::set<std::string> loose;
+    for (const auto& [name, id] : out) loose.insert(name);
+    for (auto it = packed->lower_bound(prefix);
+         it != packed->end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      if (!loose.count(it->first)) out.emplace_back(it->first, it->second);
     }
   }
   std::sort(out.begin(), out.end());
@@ -418,6 +528,12 @@ Status ChunkBatch::Commit() {
   }
   committed_ = true;  // every temp is in place: nothing left for the destructor to remove
   if (refs_.empty()) return Status::OK();
+  if (refs_.size() >= kPackRefsFrom) {
+    // Thousands of nodes' overlay refs: one packed-refs rewrite instead of a file (and a
+    // directory) per ref.
+    return store_->SetRefsPacked(std::vector<std::pair<std::string, ChunkId>>(refs_.begin(),
+                                                                              refs_.end()));
+  }
   SW_RETURN_IF_ERROR(MakeDirs(dir_, 0755));
   std::vector<std::pair<std::string, std::string>> moves;
   Status s;

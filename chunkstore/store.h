@@ -6,6 +6,9 @@
 //   manifests/<hex[0:2]>/<hex>     one encoded Manifest; <hex> = ChunkId::Of(file bytes)
 //   refs/<kind>/<name...>          "<manifest hex>\n"; e.g. refs/images/rocky9,
 //                                  refs/kernels/rocky9, refs/overlays/n0001/system
+//   packed-refs                    many refs in one file (written by large batches: the overlay
+//                                  build of thousands of nodes); a loose ref file shadows it
+//   packed-refs.lock               flock(2) serializing rewrites of packed-refs
 //   tmp/                           temp files of writers in progress (removed by gc/fsck --repair)
 //   lock                           flock(2): writers (ingest, overlay build, optimize) hold it
 //                                  shared, gc holds it exclusive, so gc never deletes a chunk an
@@ -18,6 +21,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -86,11 +90,21 @@ class Store {
   // ---- refs. A ref name is "<kind>/<name>[/<sub>...]": components match [A-Za-z0-9._:@+-]+,
   // are not "." or "..", and the kind is one of images, kernels, overlays, modules.
   static Status ValidateRefName(std::string_view ref);
-  // Atomically points ref at a manifest (temp + fsync + rename + fsync dir).
+  // Atomically points ref at a manifest (temp + fsync + rename + fsync dir): a loose ref file,
+  // which takes precedence over packed-refs.
   Status SetRef(std::string_view ref, const ChunkId& manifest);
+  // Points many refs at once by rewriting packed-refs (one file, one fsync, one rename), then
+  // removes loose files of the same names so that they no longer shadow the new values. All
+  // names are validated first; nothing changes on InvalidArgument. A crash leaves every ref at
+  // its old or its new value.
+  Status SetRefsPacked(const std::vector<std::pair<std::string, ChunkId>>& refs);
+  // The loose ref if there is one, else the packed one. Corruption for a damaged packed-refs.
   Result<ChunkId> GetRef(std::string_view ref) const;
   // NotFound if absent. Removes empty parent directories under refs/.
   Status DeleteRef(std::string_view ref);
+  // Deletes every ref named that exists (loose and packed; packed-refs rewritten once) and
+  // returns how many existed.
+  Result<size_t> DeleteRefs(const std::vector<std::string>& refs);
   // All refs whose name starts with prefix ("" for all), sorted by name.
   Result<std::vector<std::pair<std::string, ChunkId>>> ListRefs(std::string_view prefix) const;
 
@@ -101,8 +115,21 @@ class Store {
   Result<StoreLock> TryLockExclusive() const;
 
  private:
+  using PackedRefs = std::map<std::string, ChunkId, std::less<>>;
   explicit Store(std::string root) : root_(std::move(root)) {}
+  // packed-refs as it is on disk now: parsed again only when the file changed (inode, size or
+  // mtime), so GetRef stays cheap for stormwulfd, which re-resolves refs every second.
+  Result<std::shared_ptr<const PackedRefs>> LoadPackedRefs() const;
+  // Under packed-refs.lock: reads packed-refs, applies `edit`, and writes it back atomically
+  // when edit returns true.
+  Status EditPackedRefs(const std::function<bool(PackedRefs*)>& edit);
+  // Unlinks a loose ref file (false if there was none) and its now-empty parent directories.
+  Result<bool> UnlinkLooseRef(std::string_view ref);
+
   std::string root_;
+  mutable std::mutex packed_mu_;
+  mutable std::shared_ptr<const PackedRefs> packed_;  // GUARDED_BY(packed_mu_)
+  mutable std::string packed_key_;                    // GUARDED_BY(packed_mu_): ino:size:mtime
 };
 
 // Writes many chunks, manifests and refs with a fixed number of durability barriers instead of
@@ -110,7 +137,7 @@ class Store {
 // in the store or already added), AddManifest() stages a manifest the same way, SetRef() records a
 // ref switch. Commit() makes chunks and manifests durable (one syncfs), renames the chunks into
 // place and fsyncs their directories, then the manifests likewise, and only then writes the refs
-// (temps, one syncfs, renames, directory fsyncs). So after a crash at any point a ref names either
+// (loose: temps, one syncfs, renames, directory fsyncs; many: one packed-refs rewrite). So after a crash at any point a ref names either
 // its old manifest or a new one whose manifest and chunks are all on disk. Until Commit() nothing
 // is visible; the destructor removes the temps of an uncommitted batch.
 // Thread-safety: Add(), AddManifest(), SetRef() and Staged() may be called from many threads;
@@ -136,6 +163,9 @@ class ChunkBatch {
   // Points `ref` at `manifest` at Commit, after chunks and manifests are durable. The last call
   // for a ref wins. InvalidArgument for a bad ref name.
   Status SetRef(std::string_view ref, const ChunkId& manifest);
+  // A batch with at least this many refs writes them into packed-refs (Store::SetRefsPacked),
+  // a smaller one as loose ref files.
+  static constexpr size_t kPackRefsFrom = 16;
   Status Commit();
 
   uint64_t new_chunks() const { return new_chunks_.load(); }

@@ -218,6 +218,60 @@ TEST_F(StoreTest, RefsAreValidatedAtomicAndListed) {
   EXPECT_NE(stat((root_ + "/refs/overlays/n0001").c_str(), &st), 0);  // empty parent removed
 }
 
+// Large batches (an overlay build of thousands of nodes) write their refs into one packed-refs
+// file; a loose ref file shadows a packed entry until a packed write of that name removes it.
+TEST_F(StoreTest, PackedRefsFromLargeBatchesAndLooseShadowing) {
+  Manifest m;
+  m.kind = ArtifactKind::kOverlay;
+  const ChunkId mid = *store_->PutManifest(m);
+  const ChunkId other = ChunkId::Of(std::string("other"));
+  ASSERT_TRUE(store_->SetRef("overlays/n000/system", other).ok());  // loose, from an older build
+  {
+    ChunkBatch batch(store_.get());
+    for (int i = 0; i < 100; ++i) {
+      ASSERT_TRUE(batch.SetRef("overlays/n" + std::to_string(1000 + i) + "/system", mid).ok());
+    }
+    ASSERT_TRUE(batch.SetRef("overlays/n000/system", mid).ok());
+    ASSERT_TRUE(batch.Commit().ok());
+  }
+  struct stat st;
+  EXPECT_EQ(stat((root_ + "/packed-refs").c_str(), &st), 0);
+  EXPECT_NE(stat((root_ + "/refs/overlays/n1000").c_str(), &st), 0) << "no file per ref";
+  EXPECT_NE(stat((root_ + "/refs/overlays/n000").c_str(), &st), 0) << "the shadowing file went";
+  EXPECT_EQ(*store_->GetRef("overlays/n1042/system"), mid);
+  EXPECT_EQ(*store_->GetRef("overlays/n000/system"), mid);
+  EXPECT_EQ(store_->ListRefs("overlays/")->size(), 101u);
+  EXPECT_EQ(store_->ListRefs("overlays/n10")->size(), 100u);
+
+  // Another Store object (stormwulfd) sees later rewrites; a loose SetRef wins over packed.
+  auto reader = Store::Open(root_, {});
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(*(*reader)->GetRef("overlays/n1007/system"), mid);
+  ASSERT_TRUE(store_->SetRefsPacked({{"overlays/n1007/system", other}}).ok());
+  EXPECT_EQ(*(*reader)->GetRef("overlays/n1007/system"), other);
+  ASSERT_TRUE(store_->SetRef("overlays/n1008/system", other).ok());
+  EXPECT_EQ(*(*reader)->GetRef("overlays/n1008/system"), other);
+  EXPECT_EQ(store_->ListRefs("overlays/")->size(), 101u) << "a shadowed name is listed once";
+
+  // Delete: loose and packed, many at once; absent names are not an error for DeleteRefs.
+  ASSERT_TRUE(store_->DeleteRef("overlays/n1008/system").ok());  // both copies
+  EXPECT_TRUE(store_->GetRef("overlays/n1008/system").status().IsNotFound());
+  auto n = store_->DeleteRefs({"overlays/n1000/system", "overlays/n1001/system", "overlays/x/y"});
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2u);
+  EXPECT_EQ(store_->ListRefs("")->size(), 98u);
+  EXPECT_TRUE(store_->DeleteRef("overlays/n1000/system").IsNotFound());
+  EXPECT_TRUE(store_->SetRefsPacked({{"overlays/ok/system", mid}, {"../bad", mid}})
+                  .IsInvalidArgument());
+  EXPECT_TRUE(store_->GetRef("overlays/ok/system").status().IsNotFound()) << "all or nothing";
+
+  // A damaged packed-refs is Corruption, never "no such ref".
+  std::string text = *ReadFileToString(root_ + "/packed-refs");
+  ASSERT_TRUE(WriteFileAtomic(root_ + "/packed-refs", text.substr(0, text.size() / 2)).ok());
+  EXPECT_TRUE(store_->GetRef("overlays/n1050/system").status().IsCorruption());
+  EXPECT_TRUE(store_->ListRefs("").status().IsCorruption());
+}
+
 TEST_F(StoreTest, WritersShareTheLockAndGcExcludesThem) {
   auto w1 = store_->LockShared();
   auto w2 = store_->LockShared();

@@ -270,9 +270,14 @@ int Edit(const po::variables_map& vm, const std::function<Status(NodesConf*)>& e
   if (Status s = SaveNodesConf(path, conf->Emit()); !s.ok()) return Fail(s);
   printf("%s: %zu node%s changed, %zu deleted\n", path.c_str(), changed.size(),
          changed.size() == 1 ? "" : "s", deleted_nodes.size());
-  if (store) {
+  if (store && !deleted_nodes.empty()) {
+    std::vector<std::string> refs;  // one packed-refs rewrite for all of them
     for (const auto& id : deleted_nodes) {
-      for (const char* o : {"/system", "/runtime"}) (void)store->DeleteRef("overlays/" + id + o);
+      for (const char* o : {"/system", "/runtime"}) refs.push_back("overlays/" + id + o);
+    }
+    if (auto n = store->DeleteRefs(refs); !n.ok()) {
+      std::cerr << "swctl: warning: removing the deleted nodes' overlays: " << n.status().ToString()
+                << "\n";
     }
   }
   // Overlays first, then the reload: a new node is never served before its overlays exist.

@@ -163,10 +163,16 @@ nodes:
     network devices:
       default: {{hwaddr: "52:54:00:aa:00:05"}}
 """
+        # Three more nodes: 16 overlay refs, so the build packs them (store packed-refs) and
+        # every overlay below is served through a packed ref.
+        conf += "".join(f"  x{i}:\n    profiles: [default]\n" for i in range(3))
         with open(nodes, "w") as f:
             f.write(conf)
         run(SWCTL, "overlay", "build", "--store", store, "--nodes", nodes, "--overlay-dir",
             os.path.join(SRC, "overlays"), "-q")
+        check(os.path.exists(os.path.join(store, "packed-refs"))
+              and not os.path.exists(os.path.join(store, "refs", "overlays", "n1")),
+              "a build of 8 nodes writes its 16 overlay refs into packed-refs")
         arp = os.path.join(work, "arp")
         with open(arp, "w") as f:
             f.write("IP address       HW type     Flags       HW address            Mask     Device\n"
