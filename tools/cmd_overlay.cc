@@ -43,6 +43,8 @@ constexpr char kUsage[] =
     "                        into the store; stormwulfd picks the new refs up by itself\n"
     "  render NODE FILE      print one rendered file of a node's overlays (debugging)\n"
     "  list                  list the overlays in --overlay-dir\n"
+    "  show OVERLAY [FILE]   list an overlay's source files, or print one\n"
+    "  show --node NODE      what the store holds for a node: refs, digests, files\n"
     "Options: --store DIR, --nodes FILE (nodes.conf), --overlay-dir DIR, --server-ip ADDR.\n";
 
 struct Source {  // one file of one overlay
@@ -891,6 +893,130 @@ int List(const std::vector<std::string>& args) {
   return 0;
 }
 
+// "drwxr-xr-x"-style type and permission bits.
+std::string ModeString(uint32_t mode) {
+  std::string m = S_ISDIR(mode) ? "d" : S_ISLNK(mode) ? "l" : S_ISREG(mode) ? "-" : "?";
+  const char* rwx = "rwxrwxrwx";
+  for (int i = 0; i < 9; ++i) m += (mode & (0400u >> i)) ? rwx[i] : '-';
+  return m;
+}
+
+// One line of a file listing: mode, owner, size, path (and a symlink's target).
+void PrintEntry(uint32_t mode, uint32_t uid, uint32_t gid, uint64_t size, const std::string& path,
+                std::string_view target, const char* note = "") {
+  printf("%s %5u:%-5u %9llu  %s", ModeString(mode).c_str(), uid, gid,
+         static_cast<unsigned long long>(size), path.c_str());
+  if (S_ISLNK(mode)) printf(" -> %.*s", static_cast<int>(target.size()), target.data());
+  printf("%s\n", note);
+}
+
+// The built overlays of one node: ref, manifest, size, digest and the files, read back from the
+// store (every segment verified).
+int ShowNode(const po::variables_map& vm) {
+  auto store = OpenStoreOrDie(vm, /*create=*/false);
+  if (!store) return 1;
+  const std::string node = vm["node"].as<std::string>();
+  int rc = 0;
+  for (const char* kind : {"system", "runtime"}) {
+    auto id = store->GetRef("overlays/" + node + "/" + kind);
+    if (!id.ok()) {
+      printf("%s %s overlay: not built (%s)\n", node.c_str(), kind, id.status().ToString().c_str());
+      rc = 1;
+      continue;
+    }
+    auto m = store->GetManifest(*id);
+    if (!m.ok()) {
+      std::cerr << "swctl: " << m.status().ToString() << "\n";
+      return 1;
+    }
+    uint64_t stored = 0;
+    for (const auto& c : m->chunks) stored += c.stored_size;
+    printf("%s %s overlay [%s]\n  manifest %s, %s in %zu segments (%s stored), built %s\n"
+           "  sha256 %s\n",
+           node.c_str(), kind, std::string(m->Meta("overlays").value_or("")).c_str(),
+           id->Hex().c_str(), HumanBytes(m->total_raw_size).c_str(), m->chunks.size(),
+           HumanBytes(stored).c_str(), HumanTime(m->created_unix).c_str(),
+           m->Sha256Hex().c_str());
+    for (const auto& c : m->chunks) {
+      auto raw = store->ReadChunkRaw(c.id, /*verify=*/true);
+      auto entries = raw.ok() ? ParseNewc(*raw) : Result<std::vector<NewcEntry>>(raw.status());
+      if (!entries.ok()) {
+        std::cerr << "swctl: segment " << c.id.Hex() << ": " << entries.status().ToString() << "\n";
+        return 1;
+      }
+      for (const auto& e : *entries) {
+        printf("  ");
+        PrintEntry(e.h.mode, e.h.uid, e.h.gid, S_ISREG(e.h.mode) ? e.h.filesize : 0, e.name,
+                   e.data);
+      }
+    }
+  }
+  return rc;
+}
+
+int Show(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  AddOverlayOptions(&opts);
+  opts.add_options()("name", po::value<std::string>(), "overlay")(
+      "file", po::value<std::string>(), "file in the overlay")(
+      "node", po::value<std::string>(), "show what the store holds for this node instead");
+  po::positional_options_description pos;
+  pos.add("name", 1).add("file", 1);
+  po::variables_map vm;
+  if (int rc = ParseArgs(args, "usage: swctl overlay show OVERLAY [FILE] | --node NODE", opts, pos,
+                         &vm);
+      rc >= 0) {
+    return rc;
+  }
+  if (vm.count("node")) return ShowNode(vm);
+  if (!vm.count("name")) {
+    std::cerr << "usage: swctl overlay show OVERLAY [FILE] | --node NODE\n";
+    return 2;
+  }
+  const std::string name = vm["name"].as<std::string>();
+  const std::string root = vm["overlay-dir"].as<std::string>() + "/" + name + "/rootfs";
+  struct stat st;
+  if (name.find('/') != std::string::npos || name == ".." || ::stat(root.c_str(), &st) != 0) {
+    std::cerr << "swctl: no overlay '" << name << "' in " << vm["overlay-dir"].as<std::string>()
+              << " (expected " << root << ")\n";
+    return 1;
+  }
+  if (vm.count("file")) {
+    std::string rel = vm["file"].as<std::string>();
+    while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+    if (rel.empty() || ("/" + rel + "/").find("/../") != std::string::npos) {
+      std::cerr << "swctl: bad file name '" << vm["file"].as<std::string>() << "'\n";
+      return 1;
+    }
+    auto text = ReadFileToString(root + "/" + rel);
+    if (!text.ok()) {
+      std::cerr << "swctl: " << text.status().ToString() << "\n";
+      return 1;
+    }
+    fwrite(text->data(), 1, text->size(), stdout);
+    return 0;
+  }
+  std::vector<Source> files;
+  if (Status s = Walk(root, "", &files); !s.ok()) {
+    std::cerr << "swctl: " << s.ToString() << "\n";
+    return 1;
+  }
+  for (const auto& f : files) {
+    std::string target;
+    if (S_ISLNK(f.st.st_mode)) {
+      char buf[4096];
+      ssize_t n = ::readlink(f.full.c_str(), buf, sizeof(buf));
+      if (n > 0) target.assign(buf, static_cast<size_t>(n));
+    }
+    bool tmpl = S_ISREG(f.st.st_mode) && f.rel.size() > 3 &&
+                f.rel.compare(f.rel.size() - 3, 3, ".ww") == 0;
+    PrintEntry(f.st.st_mode, f.st.st_uid, f.st.st_gid,
+               S_ISREG(f.st.st_mode) ? static_cast<uint64_t>(f.st.st_size) : 0, f.rel, target,
+               tmpl ? "  (template)" : "");
+  }
+  return 0;
+}
+
 }  // namespace
 
 int RunOverlayCommand(const std::vector<std::string>& args) {
@@ -902,6 +1028,7 @@ int RunOverlayCommand(const std::vector<std::string>& args) {
   if (args[0] == "build") return Build(rest);
   if (args[0] == "render") return Render(rest);
   if (args[0] == "list") return List(rest);
+  if (args[0] == "show") return Show(rest);
   std::cerr << "swctl overlay: unknown command '" << args[0] << "'\n\n" << kUsage;
   return 2;
 }

@@ -144,6 +144,24 @@ TEST_F(OverlayFuncsTest, IncrementalBuildRendersOnlyWhatChanged) {
   Write(store_ + "/state/overlay-inputs", "garbage\n");
   EXPECT_EQ(build(), std::make_pair(0, 0));
   EXPECT_EQ(build(), std::make_pair(0, 6));
+
+  // `overlay show`: an overlay's sources, one source file, and what the store holds for a node.
+  const std::string od = " --overlay-dir " + dir_ + "/ov";
+  Proc p = Cmd("overlay show own" + od);
+  EXPECT_EQ(p.rc, 0);
+  EXPECT_NE(p.out.find("etc/hostname.ww  (template)"), std::string::npos) << p.out;
+  p = Cmd("overlay show own /etc/hostname.ww" + od);
+  EXPECT_EQ(p.out, "{{ .Id }} {{ index .Tags \"rack\" }}\n");
+  EXPECT_NE(Cmd("overlay show own ../../x" + od).rc, 0);
+  EXPECT_NE(Cmd("overlay show missing" + od).rc, 0);
+  p = Cmd("overlay show --node n1");
+  EXPECT_EQ(p.rc, 0) << p.out;
+  EXPECT_NE(p.out.find("n1 system overlay [own]\n  manifest " + ref("n1", "system")),
+            std::string::npos) << p.out;
+  EXPECT_NE(p.out.find(" 5  etc/hostname\n"), std::string::npos) << p.out;  // "n1 c\n"
+  EXPECT_NE(p.out.find("n1 runtime overlay [inc]"), std::string::npos) << p.out;
+  EXPECT_NE(p.out.find(" 8  etc/motd\n"), std::string::npos) << p.out;  // "changed\n"
+  EXPECT_EQ(Cmd("overlay show --node ghost").rc, 1);
 }
 
 // The sample overlays shipped in overlays/ render what their comments promise.
