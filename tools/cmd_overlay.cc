@@ -348,9 +348,10 @@ class OverlayBuilder {
   // O(nodes^2) per build; its output depends only on the top-level fields it reads
   // (Template::TopLevelFields), and .AllNodes is the same for every node of a build, so it is
   // rendered once per distinct value of its other fields and shared (the sample `hosts` and
-  // `slurm` overlays: once per build).
+  // `slurm` overlays: once per build). `digest`, if given, receives XXH3-128 of the output.
   Result<std::string> RenderShared(const tmpl::Template& t, const std::string& path,
-                                   const tmpl::Value& data, const Node& node) {
+                                   const tmpl::Value& data, const Node& node,
+                                   ChunkId* digest = nullptr) {
     std::string key;
     if (auto fields = t.TopLevelFields();
         fields && std::find(fields->begin(), fields->end(), "AllNodes") != fields->end()) {
@@ -363,9 +364,10 @@ class OverlayBuilder {
       std::lock_guard<std::mutex> l(shared_mu_);
       if (auto it = shared_.find(key); it != shared_.end()) {
         if (t_deps != nullptr) {  // what it read is this node's input too
-          t_deps->insert(t_deps->end(), it->second.second.begin(), it->second.second.end());
+          t_deps->insert(t_deps->end(), it->second.deps.begin(), it->second.deps.end());
         }
-        return it->second.first;
+        if (digest != nullptr) *digest = it->second.digest;
+        return it->second.out;
       }
     }
     DepList deps;
@@ -375,9 +377,11 @@ class OverlayBuilder {
     t_deps = outer;
     if (outer != nullptr) outer->insert(outer->end(), deps.begin(), deps.end());
     if (!out.ok()) return Status::InvalidArgument("node " + node.id + ": " + out.status().ToString());
+    const ChunkId d = ChunkId::Of(*out);
+    if (digest != nullptr) *digest = d;
     if (!key.empty()) {
       std::lock_guard<std::mutex> l(shared_mu_);
-      shared_.emplace(key, std::make_pair(*out, std::move(deps)));
+      shared_.emplace(key, SharedOutput{*out, std::move(deps), d});
     }
     return std::move(*out);
   }
@@ -467,8 +471,11 @@ class OverlayBuilder {
 
   // Everything a node's overlay of `kind` is made from except the host files and images its
   // templates read: format version, server address, overlay list, the node's merged data, every
-  // source file's metadata, and .AllNodes when one of the templates reads it. nullopt when an
-  // overlay cannot be listed or a template does not parse (Render reports it).
+  // source file's metadata, and what .AllNodes contributes. A template that reads .AllNodes is
+  // rendered once per build anyway (RenderShared), so its *output* is the input: changing a node
+  // in a way the hosts file does not show rebuilds that node only. Where a template's fields are
+  // unknown, all of .AllNodes is the input. nullopt when an overlay cannot be listed or a
+  // template does not parse or render (Render reports it).
   std::optional<std::string> StaticInputs(const Node& node, const std::vector<std::string>& list,
                                           const std::string& kind) {
     auto json = tmpl::ValueToJson(NodeValue(node));
@@ -476,11 +483,25 @@ class OverlayBuilder {
     std::string in = "stormwulf overlay build 1\n" + kind + "\n" + server_ip_ + "\n" +
                      Join(list) + "\n" + *json + "\n";
     bool all_nodes = false;
+    std::string first_with_template;  // Render gives every template of the node this .Overlay
+    std::vector<const OverlayInfo*> infos;
     for (const auto& name : list) {
-      auto info = OverlayInputs(name);
-      if (!info) return std::nullopt;
-      in += name + ' ' + info->first + '\n';
-      all_nodes |= info->second;
+      const OverlayInfo* info = OverlayInputs(name);
+      if (info == nullptr) return std::nullopt;
+      in += name + ' ' + info->digest + '\n';
+      all_nodes |= info->all_nodes_unknown;
+      if (first_with_template.empty() && info->has_template) first_with_template = name;
+      infos.push_back(info);
+    }
+    std::optional<tmpl::Value> data;
+    for (const OverlayInfo* info : infos) {
+      for (const auto& [full, rel] : info->shared_templates) {
+        if (!data) data = NodeValue(node, kind, first_with_template);
+        auto t = Template(full, rel);
+        ChunkId digest;
+        if (!t.ok() || !RenderShared(**t, full, *data, node, &digest).ok()) return std::nullopt;
+        in += "shared " + rel + ' ' + digest.Hex() + '\n';
+      }
     }
     if (all_nodes) {
       std::call_once(all_nodes_once_, [&] {
@@ -492,18 +513,27 @@ class OverlayBuilder {
     return in;
   }
 
+  struct OverlayInfo {
+    std::string digest;  // of the sources' metadata
+    bool has_template = false;
+    bool all_nodes_unknown = false;  // a template may read .AllNodes in ways we cannot tell
+    // Templates that read .AllNodes through known fields (full path, overlay path): RenderShared
+    // renders them once per build.
+    std::vector<std::pair<std::string, std::string>> shared_templates;
+  };
+
   // One overlay's sources as a digest of their metadata (path, type and mode, owner, size,
-  // mtime, ctime, inode), and whether one of its templates reads .AllNodes (or might: a
-  // template that hands its data to a function). Computed once per build.
-  std::optional<std::pair<std::string, bool>> OverlayInputs(const std::string& name) {
+  // mtime, ctime, inode), and how its templates use .AllNodes. Computed once per build; null
+  // when the overlay cannot be listed or a template does not parse.
+  const OverlayInfo* OverlayInputs(const std::string& name) {
     {
       std::lock_guard<std::mutex> l(inputs_mu_);
-      if (auto it = overlay_inputs_.find(name); it != overlay_inputs_.end()) return it->second;
+      if (auto it = overlay_inputs_.find(name); it != overlay_inputs_.end()) return &it->second;
     }
     auto listing = Sources(name);
-    if (!listing.ok()) return std::nullopt;
+    if (!listing.ok()) return nullptr;
     std::string meta;
-    bool all_nodes = false;
+    OverlayInfo info;
     for (const auto& f : **listing) {
       const struct stat& st = f.st;
       meta += f.rel + '\x1f' + std::to_string(st.st_mode) + ':' + std::to_string(st.st_uid) + ':' +
@@ -514,15 +544,19 @@ class OverlayBuilder {
       if (S_ISREG(st.st_mode) && f.rel.size() > 3 &&
           f.rel.compare(f.rel.size() - 3, 3, ".ww") == 0) {
         auto t = Template(f.full, f.rel);
-        if (!t.ok()) return std::nullopt;
+        if (!t.ok()) return nullptr;
+        info.has_template = true;
         auto fields = (*t)->TopLevelFields();
-        all_nodes |= !fields || std::find(fields->begin(), fields->end(), "AllNodes") != fields->end();
+        if (!fields) {
+          info.all_nodes_unknown = true;
+        } else if (std::find(fields->begin(), fields->end(), "AllNodes") != fields->end()) {
+          info.shared_templates.emplace_back(f.full, f.rel);
+        }
       }
     }
-    std::pair<std::string, bool> info{ChunkId::Of(meta).Hex(), all_nodes};
+    info.digest = ChunkId::Of(meta).Hex();
     std::lock_guard<std::mutex> l(inputs_mu_);
-    overlay_inputs_.emplace(name, info);
-    return info;
+    return &overlay_inputs_.emplace(name, std::move(info)).first->second;  // std::map: stable
   }
 
   std::string DepFingerprint(const std::string& dep) {
@@ -598,15 +632,19 @@ class OverlayBuilder {
   std::mutex sources_mu_;
   std::map<std::string, std::shared_ptr<const std::vector<Source>>> sources_;  // GUARDED_BY(sources_mu_)
   std::mutex shared_mu_;
-  // GUARDED_BY(shared_mu_): RenderShared's outputs with the dependencies read to make them
-  std::map<std::string, std::pair<std::string, DepList>> shared_;
+  struct SharedOutput {
+    std::string out;
+    DepList deps;    // what rendering it read
+    ChunkId digest;  // of out
+  };
+  std::map<std::string, SharedOutput> shared_;  // GUARDED_BY(shared_mu_): RenderShared's outputs
   tmpl::Value all_nodes_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<const tmpl::Template>> templates_;
   std::atomic<uint64_t> changed_{0}, unchanged_{0}, rendered_{0}, skipped_{0};
   const OverlayInputState* previous_ = nullptr;
   std::mutex inputs_mu_;
-  std::map<std::string, std::pair<std::string, bool>> overlay_inputs_;  // GUARDED_BY(inputs_mu_)
+  std::map<std::string, OverlayInfo> overlay_inputs_;    // GUARDED_BY(inputs_mu_)
   std::map<std::string, std::string> dep_fingerprints_;                 // GUARDED_BY(inputs_mu_)
   std::once_flag all_nodes_once_;
   std::string all_nodes_digest_;

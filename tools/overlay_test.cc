@@ -77,12 +77,13 @@ TEST_F(OverlayFuncsTest, IncrementalBuildRendersOnlyWhatChanged) {
   Write(dir_ + "/ov/all/rootfs/etc/hosts.ww",
         "{{ range .AllNodes }}{{ .Id }} {{ index .Tags \"rack\" }}\n{{ end }}");
   Write(dir_ + "/ov/inc/rootfs/etc/motd.ww", "{{ Include \"" + dir_ + "/host/motd\" }}");
-  auto conf = [&](const std::string& rack1) {
+  auto conf = [&](const std::string& rack1, const std::string& n2_args = "quiet") {
     Write(dir_ + "/nodes.conf",
           "nodes:\n"
           "  n1:\n    system overlay: [own]\n    runtime overlay: [inc]\n    tags: {rack: " +
               rack1 + "}\n"
               "  n2:\n    system overlay: [own]\n    runtime overlay: [inc]\n    tags: {rack: b}\n"
+              "    kernel: {args: [" + n2_args + "]}\n"
               "  n3:\n    system overlay: [own, all]\n    runtime overlay: [inc]\n");
   };
   // "overlays for 3 nodes ...: C refs changed, U unchanged (S not rendered: ...)": {C, S}.
@@ -120,6 +121,10 @@ TEST_F(OverlayFuncsTest, IncrementalBuildRendersOnlyWhatChanged) {
   EXPECT_NE(ref("n3", "system"), n3_sys);
   EXPECT_EQ(ref("n2", "system"), n2_sys);
   EXPECT_EQ(ref("n1", "runtime"), n1_rt);
+
+  // n2's kernel arguments: n3's hosts (.AllNodes) does not show them, so only n2 is rendered.
+  conf("c", "splash");
+  EXPECT_EQ(build(), std::make_pair(0, 4));
 
   // A host file a template includes: every runtime overlay, no system overlay.
   Write(dir_ + "/host/motd", "changed\n");
