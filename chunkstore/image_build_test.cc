@@ -241,7 +241,9 @@ TEST_F(ImageBuildTest, OverlayOrderSharesTheStartAndThePrefixCacheKeepsDigestsEx
     }
     built.push_back(std::move(*r));
   }
-  for (int k = 0; k < 3; ++k) EXPECT_EQ(built[0].manifest.chunks[k].id, built[3].manifest.chunks[k].id);
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(built[0].manifest.chunks[k].id, built[3].manifest.chunks[k].id);
+  }
   EXPECT_EQ(cache.hits(), 6u);  // nodes 1-3 skip hashing hosts and slurm.conf
   // A rebuild without the cache gives the same manifest (same order, same created time).
   o.sha_prefix_cache = nullptr;

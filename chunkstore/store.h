@@ -137,9 +137,10 @@ class Store {
 // in the store or already added), AddManifest() stages a manifest the same way, SetRef() records a
 // ref switch. Commit() makes chunks and manifests durable (one syncfs), renames the chunks into
 // place and fsyncs their directories, then the manifests likewise, and only then writes the refs
-// (loose: temps, one syncfs, renames, directory fsyncs; many: one packed-refs rewrite). So after a crash at any point a ref names either
-// its old manifest or a new one whose manifest and chunks are all on disk. Until Commit() nothing
-// is visible; the destructor removes the temps of an uncommitted batch.
+// (loose: temps, one syncfs, renames, directory fsyncs; many: one packed-refs rewrite). So after
+// a crash at any point a ref names either its old manifest or a new one whose manifest and
+// chunks are all on disk. Until Commit() nothing is visible; the destructor removes the temps of
+// an uncommitted batch.
 // Thread-safety: Add(), AddManifest(), SetRef() and Staged() may be called from many threads;
 // Commit() once, after all of them.
 class ChunkBatch {

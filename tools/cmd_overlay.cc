@@ -564,7 +564,8 @@ class OverlayBuilder {
     auto it = dep_fingerprints_.find(dep);
     if (it != dep_fingerprints_.end()) return it->second;
     size_t sep = dep.find('\x1f');
-    std::string kind = dep.substr(0, sep), arg = sep == std::string::npos ? "" : dep.substr(sep + 1);
+    std::string kind = dep.substr(0, sep);
+    std::string arg = sep == std::string::npos ? "" : dep.substr(sep + 1);
     std::string fp = kind == "image" ? ImageFingerprint(store_, arg)
                      : kind == "file" || kind == "link" ? FileFingerprint(arg, kind == "file")
                                                         : "?";
@@ -645,7 +646,7 @@ class OverlayBuilder {
   const OverlayInputState* previous_ = nullptr;
   std::mutex inputs_mu_;
   std::map<std::string, OverlayInfo> overlay_inputs_;    // GUARDED_BY(inputs_mu_)
-  std::map<std::string, std::string> dep_fingerprints_;                 // GUARDED_BY(inputs_mu_)
+  std::map<std::string, std::string> dep_fingerprints_;  // GUARDED_BY(inputs_mu_)
   std::once_flag all_nodes_once_;
   std::string all_nodes_digest_;
   Sha256PrefixCache sha_prefixes_;
