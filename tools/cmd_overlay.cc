@@ -439,19 +439,29 @@ class OverlayBuilder {
       rendered_.fetch_add(1);
       std::sort(deps.begin(), deps.end());
       deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+      // The same content as the node has, made at another time, keeps the manifest the node
+      // already has: the ref does not move and Last-Modified stays.
+      ChunkId made = r.manifest_id;
+      auto old = store_->GetRef(ref);
+      if (old.ok() && *old != made) {
+        if (auto om = store_->GetManifest(*old); om.ok()) {
+          Manifest probe = r.manifest;
+          probe.created_unix = om->created_unix;
+          if (probe.Id() == *old) made = *old;
+        }
+      }
       bool recordable = inputs.has_value();
       for (const auto& d : deps) recordable &= d.first.find_first_of("\t\n") == std::string::npos;
       if (recordable) {
-        OverlayInputRecord rec{InputDigest(*inputs, deps), r.manifest_id, {}};
+        OverlayInputRecord rec{InputDigest(*inputs, deps), made, {}};
         for (const auto& d : deps) rec.deps.push_back(d.first);
         built->push_back({node.id, kind, std::move(rec)});
       }
-      auto old = store_->GetRef(ref);
-      if (old.ok() && *old == r.manifest_id) {
+      if (old.ok() && *old == made) {
         unchanged_.fetch_add(1);
         continue;
       }
-      SW_RETURN_IF_ERROR(batch->SetRef(ref, r.manifest_id));
+      SW_RETURN_IF_ERROR(batch->SetRef(ref, made));
       changed_.fetch_add(1);
     }
     return Status::OK();
