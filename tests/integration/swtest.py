@@ -40,19 +40,29 @@ def get(port, path, headers=None, method="GET"):
 
 
 def start_stormwulfd(build, work, store, nodes, extra=()):
-    """Starts stormwulfd on a free loopback port (log in work/stormwulfd.log); (process, port)."""
-    port = free_port()
-    log = open(os.path.join(work, "stormwulfd.log"), "w")
-    proc = subprocess.Popen([os.path.join(build, "server", "stormwulfd"), "--listen", f"127.0.0.1:{port}",
-                             "--store", store, "--nodes", nodes, "--ipxe-dir",
-                             os.path.join(SRC, "ipxe-scripts"), *extra],
-                            stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    """Starts stormwulfd on a free loopback port (log in work/stormwulfd.log); (process, port).
+
+    The port free_port() found can be taken before stormwulfd binds it (tests run in parallel
+    and open thousands of connections): when stormwulfd exits with a bind error, it is started
+    again on another port. A server still not accepting after 20 s is returned as it is, for
+    the caller's checks to report."""
+    logpath = os.path.join(work, "stormwulfd.log")
+    for _ in range(5):
+        port = free_port()
+        with open(logpath, "w") as log:
+            proc = subprocess.Popen([os.path.join(build, "server", "stormwulfd"), "--listen",
+                                     f"127.0.0.1:{port}", "--store", store, "--nodes", nodes,
+                                     "--ipxe-dir", os.path.join(SRC, "ipxe-scripts"), *extra],
+                                    stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return proc, port
+            except OSError:
+                time.sleep(0.05)
+        if proc.poll() is None or "bind 127.0.0.1" not in open(logpath, errors="replace").read():
             break
-        except OSError:
-            time.sleep(0.05)
     return proc, port
 
 
