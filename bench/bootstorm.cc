@@ -175,6 +175,17 @@ class ServerMonitor {
     nprocs_ = static_cast<int>(now.size());
   }
   double cpu_s() const { return cpu_s_; }
+  // CPU seconds the server has used since Start(), read now.
+  double CpuNow() const {
+    double total = 0;
+    for (int pid : pids_) {
+      ProcSample s;
+      if (!ReadProc(pid, &s, nullptr)) continue;
+      auto it = start_cpu_.find(pid);
+      total += s.cpu_s - (it == start_cpu_.end() ? 0.0 : it->second);
+    }
+    return total;
+  }
   uint64_t peak_kb() const { return std::max(peak_rss_kb_, hwm_kb_); }
   uint64_t sampled_peak_kb() const { return peak_rss_kb_; }
   int nprocs() const { return nprocs_; }
@@ -355,6 +366,10 @@ class Storm {
   int active_ = 0;
   int finished_ = 0;
   int completed_boots_ = 0;
+  int total_304_ = 0;
+  double after_boots_cpu0_ = -1;  // server CPU when the last node had booted (-1: not yet)
+  int after_boots_304_0_ = 0;     // 304s answered by then
+  double after_boots_t0_ = 0;
   double t0_ = 0;
   double t_end_ = 0;
   std::vector<char> read_buf_;
@@ -546,6 +561,14 @@ void Storm::IssueNext(Node& n) {
   if (n.t_done < 0) {
     n.t_done = Now();
     ++completed_boots_;
+    if (completed_boots_ == static_cast<int>(nodes_.size()) && opts_.refreshes > 0 &&
+        server_.active()) {
+      // Every node has booted: from here on the server does refreshes only, so its CPU from
+      // now to the end is what the refresh (304) path costs.
+      after_boots_cpu0_ = server_.CpuNow();
+      after_boots_304_0_ = total_304_;
+      after_boots_t0_ = n.t_done;
+    }
   }
   if (n.refreshes_done < opts_.refreshes && !n.runtime_url.empty()) {
     n.refreshing = true;
@@ -788,6 +811,7 @@ void Storm::OnResponseDone(Node& n) {
     n.body += r.body_bytes();
     if (r.status() == 304) {
       ++n.refresh_304;
+      ++total_304_;
     } else if (r.status() >= 200 && r.status() < 300) {
       if (!r.etag().empty()) n.etag = r.etag();
     } else {
@@ -1057,6 +1081,11 @@ void Storm::Report() {
          p99 = Percentile(completion, 99),
          pmax = completion.empty() ? 0 : *std::max_element(completion.begin(), completion.end());
   double srv_cpu = server_.cpu_s();
+  // The refresh phase alone (after the last boot): 304s per server CPU-second.
+  const bool have_after = after_boots_cpu0_ >= 0;
+  const double after_cpu = have_after ? srv_cpu - after_boots_cpu0_ : 0;
+  const int after_304 = have_after ? total_304_ - after_boots_304_0_ : 0;
+  const double after_wall = have_after ? t_end_ - after_boots_t0_ : 0;
   double srv_cpu_per_gb = gb > 0 ? srv_cpu / gb : 0;
   double srv_peak_mb = static_cast<double>(server_.peak_kb()) / 1024.0;
   double wire_per_node = N > 0 ? static_cast<double>(rx + tx) / N : 0;
@@ -1088,7 +1117,10 @@ void Storm::Report() {
       << ",\"client_bottleneck\":" << (client_bound ? "true" : "false")
       << ",\"refreshes\":" << refreshes << ",\"refresh_304\":" << r304
       << ",\"refresh_p50_s\":" << Percentile(refresh_lat, 50)
-      << ",\"refresh_p99_s\":" << Percentile(refresh_lat, 99) << ",\"stage_p50_s\":{";
+      << ",\"refresh_p99_s\":" << Percentile(refresh_lat, 99)
+      << ",\"refresh_304_after_boots\":" << after_304
+      << ",\"server_cpu_s_after_boots\":" << after_cpu
+      << ",\"wall_s_after_boots\":" << after_wall << ",\"stage_p50_s\":{";
     bool first = true;
     for (const char* s : kStageOrder) {
       auto it = stage_t.find(s);
@@ -1151,6 +1183,12 @@ void Storm::Report() {
   if (refreshes > 0) {
     std::fprintf(out, "  refreshes %d (304: %d)  latency p50 %.4f s  p99 %.4f s\n", refreshes, r304,
                  Percentile(refresh_lat, 50), Percentile(refresh_lat, 99));
+    if (have_after && after_cpu > 0) {
+      std::fprintf(out,
+                   "  after the last boot: %d 304s in %.2f s, server cpu %.2f s = %.0f 304s per "
+                   "server cpu-second\n",
+                   after_304, after_wall, after_cpu, after_304 / after_cpu);
+    }
   }
 }
 

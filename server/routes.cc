@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <vector>
 
 #include "chunkstore/image_build.h"
 #include "cluster/template_data.h"
@@ -63,7 +65,8 @@ Status Routes::Reload() {
   if (!db.ok()) return db.status();
   db_ = *db;
   // Pre-populate /status with every node (Warewulf does the same on start and reload).
-  std::map<std::string, NodeStatus> st;
+  std::lock_guard<std::mutex> sl(status_mu_);
+  std::unordered_map<std::string, NodeStatus> st;
   for (const auto& n : db_->nodes()) {
     auto it = status_.find(n.id);
     st[n.id] = it == status_.end() ? NodeStatus{} : it->second;
@@ -74,7 +77,7 @@ Status Routes::Reload() {
 
 void Routes::Seen(const std::string& node, const std::string& stage, const std::string& sent,
                   const std::string& ip) {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<std::mutex> l(status_mu_);
   NodeStatus& s = status_[node];
   s.stage = stage;
   s.sent = sent;
@@ -84,7 +87,7 @@ void Routes::Seen(const std::string& node, const std::string& stage, const std::
 
 void Routes::CountBytes(const std::string& node, HttpResponse* r) {
   r->on_sent = [this, node](uint64_t n) {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<std::mutex> l(status_mu_);
     status_[node].bytes_sent += n;
   };
 }
@@ -92,7 +95,7 @@ void Routes::CountBytes(const std::string& node, HttpResponse* r) {
 void Routes::Reply(const std::shared_ptr<ResponseWriter>& w, HttpResponse r,
                    const std::string& route) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<std::mutex> l(counts_mu_);
     ++route_counts_[{route, r.status}];
   }
   w->Respond(std::move(r));
@@ -403,10 +406,16 @@ Result<std::shared_ptr<const OpenArtifact>> Routes::NodeKernel(const Node& node,
 }
 
 std::string Routes::StatusJson() const {
-  std::lock_guard<std::mutex> l(mu_);
+  std::lock_guard<std::mutex> l(status_mu_);
+  std::vector<const std::pair<const std::string, NodeStatus>*> sorted;
+  sorted.reserve(status_.size());
+  for (const auto& kv : status_) sorted.push_back(&kv);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
   std::string out = "{\n  \"nodes\": {";
   bool first = true;
-  for (const auto& [id, s] : status_) {
+  for (const auto* kv : sorted) {
+    const std::string& id = kv->first;
+    const NodeStatus& s = kv->second;
     out += first ? "\n" : ",\n";
     first = false;
     out += "    \"" + JsonEscape(id) + "\": {\n      \"node name\": \"" + JsonEscape(id) +
@@ -425,7 +434,7 @@ std::string Routes::MetricsText() const {
   out += "# TYPE stormwulf_requests_total counter\n";
   uint64_t total = 0, not_modified = 0;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::lock_guard<std::mutex> l(counts_mu_);
     for (const auto& [k, n] : route_counts_) {
       out += "stormwulf_requests_total{route=\"" + k.first + "\",code=\"" +
              std::to_string(k.second) + "\"} " + std::to_string(n) + "\n";

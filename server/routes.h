@@ -79,8 +79,12 @@ class Routes : public HttpHandler {
   std::shared_ptr<const NodeDb> db_;  // GUARDED_BY(mu_)
   std::map<std::string, std::pair<int64_t, std::shared_ptr<const tmpl::Template>>>
       templates_;                                 // GUARDED_BY(mu_): path -> (mtime, parsed)
-  std::map<std::string, NodeStatus> status_;      // GUARDED_BY(mu_)
-  std::map<std::pair<std::string, int>, uint64_t> route_counts_;  // GUARDED_BY(mu_)
+  // Every request updates these: their own locks, not mu_ (the node database's), so the loop
+  // threads contend less; a hash map, since a 10,000-node std::map costs 14 string compares.
+  mutable std::mutex status_mu_;
+  std::unordered_map<std::string, NodeStatus> status_;  // GUARDED_BY(status_mu_)
+  mutable std::mutex counts_mu_;
+  std::map<std::pair<std::string, int>, uint64_t> route_counts_;  // GUARDED_BY(counts_mu_)
 };
 
 }  // namespace sw
