@@ -13,6 +13,7 @@ TREE=${1:-gen:1024}
 BUILD=$(cd "${2:-build}" && pwd)
 REPS=${3:-3}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+. "$SRC/bench/common.sh"
 SWCTL=$BUILD/tools/swctl
 WWCLIENT=$BUILD/agent/wwclient
 STORMWULFD=$BUILD/server/stormwulfd
@@ -33,11 +34,11 @@ else
 fi
 "$SWCTL" image import "$W/tree" img --store "$W/store" --no-kernel --no-default-excludes -q
 printf 'nodes:\n  p1:\n    image name: img\n    network devices:\n      default: {hwaddr: "%s"}\n' "$MAC" > "$W/nodes.conf"
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 "$STORMWULFD" --listen 127.0.0.1:$port --store "$W/store" --nodes "$W/nodes.conf" \
   --ipxe-dir "$SRC/ipxe-scripts" --log-level warning > "$W/stormwulfd.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/status" >/dev/null && break; sleep 0.05; done
+wait_http "http://127.0.0.1:$port/status" "$pid" "$W/stormwulfd.log"
 URL=http://127.0.0.1:$port
 # The anchor's server: nginx serving the Warewulf-style image file.
 mkdir -p "$W/www" "$W/nginx"

@@ -12,6 +12,7 @@ N=${2:-10000}
 K=${3:-20}
 INTERVAL=${4:-1}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
+. "$SRC/bench/common.sh"
 W=$(mktemp -d /tmp/sw-refresh.XXXXXX)
 pid=""
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$W"' EXIT
@@ -39,11 +40,11 @@ open(path, "w").write("\n".join(lines) + "\n")
 open(macs_path, "w").write("\n".join(macs) + "\n")
 PY
 "$BUILD/tools/swctl" overlay build --store "$W/store" --nodes "$W/nodes.conf" --overlay-dir "$SRC/overlays" -q
-port=$((20000 + RANDOM % 20000))
+port=$(free_port)
 "$BUILD/server/stormwulfd" --listen 127.0.0.1:$port --store "$W/store" --nodes "$W/nodes.conf" \
   --ipxe-dir "$SRC/ipxe-scripts" --log-level warning > "$W/stormwulfd.log" 2>&1 &
 pid=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/status" >/dev/null && break; sleep 0.05; done
+wait_http "http://127.0.0.1:$port/status" "$pid" "$W/stormwulfd.log"
 "$BUILD/bench/bootstorm" --target "http://127.0.0.1:$port" --nodes "$N" --macs "$W/macs.txt" \
   --pattern zstd --refreshes "$K" --refresh-interval "$INTERVAL" --spread 2 --server-pid "$pid" \
   --timeout 600 --json "$W/run.json" > "$W/run.txt" 2>&1 || { cat "$W/run.txt"; exit 1; }

@@ -22,3 +22,10 @@ add_test(NAME bootstorm_smoke
   COMMAND ${CMAKE_CURRENT_LIST_DIR}/bootstorm/smoke.sh ${CMAKE_BINARY_DIR}/bench/bootstorm
     ${CMAKE_BINARY_DIR}/bench/gohttp)
 set_tests_properties(bootstorm_smoke PROPERTIES LABELS "integration" TIMEOUT 180)
+
+# Two-stage boot through nginx proxy_cache (bench/proxy_cache_provision.sh, small): 4 nodes boot
+# v1 and then v2 of a 4 MB image through the cache; every root must equal the image and v2 must
+# cost the origin less than half of v1.
+add_test(NAME proxy_cache_provision
+  COMMAND ${CMAKE_SOURCE_DIR}/bench/proxy_cache_provision.sh gen:4 ${CMAKE_BINARY_DIR} 4)
+set_tests_properties(proxy_cache_provision PROPERTIES LABELS "integration" TIMEOUT 180)

@@ -1,0 +1,20 @@
+# Helpers sourced by the bench/*.sh scripts.
+
+# A TCP port on 127.0.0.1 that nothing listens on now (the kernel picks it). Random ports in
+# 20000-40000 collided with the ephemeral ports a previous 10,000-connection run left behind.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Waits until URL answers (up to 10 s); if the server process PID exits or never answers, prints
+# its LOG and fails.
+wait_http() {  # URL PID LOG
+  for _ in $(seq 200); do
+    curl -fs "$1" >/dev/null 2>&1 && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "server at $1 did not come up; its log:" >&2
+  tail -20 "$3" >&2
+  return 1
+}
