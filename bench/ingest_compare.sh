@@ -7,8 +7,12 @@
 # sizes log-uniform from 64 B to 4 MiB (most files small, most bytes in large ones), contents cut
 # in sequence from the machine's own /usr files (real binaries, libraries and text, so the
 # compressibility is realistic and no two files share content), 12 files per directory.
-# A second version of the tree is simulated by rewriting 2% of its files (in a copy), and the
-# bytes each tool stores for it are compared with what the changed files alone compress to.
+# For those, a second version of the tree is simulated by rewriting 2% of its files (in a copy).
+# TREE `debian` is a real Debian: `debootstrap --variant=minbase bookworm`, then the same with
+# less, iproute2 and procps installed (a package update), then a node-like third version with a
+# kernel, systemd, openssh-server and nfs-common (bench/debian_trees.sh; root, network once).
+# Each later version is imported into the same stores, and the bytes each tool adds are compared
+# with what the version's new and changed files alone compress to (zstd -3).
 set -euo pipefail
 TREE=${1:?usage: ingest_compare.sh TREE [BUILD_DIR] [REPS]}
 BUILD=${2:-build}
@@ -21,6 +25,9 @@ now() { date +%s.%N; }
 gen_tree() { python3 "$(dirname "$0")/gen_tree.py" "$1" "$2"; }  # DIR MB
 if [[ $TREE == gen:* ]]; then
   gen_tree "$W/v1" "${TREE#gen:}"
+elif [[ $TREE == debian ]]; then
+  "$(dirname "$0")/debian_trees.sh" "$W/deb"
+  mv "$W/deb/minbase" "$W/v1"
 else
   tar -C "$TREE" -cf - . | tar -C "$W" --one-file-system -xf - 2>/dev/null || true
   mkdir -p "$W/v1" && (cd "$W" && find . -mindepth 1 -maxdepth 1 ! -name v1 -exec mv {} v1/ \;)
@@ -57,19 +64,50 @@ done
 printf 'stormwulf/casync: time %.2f, bytes %.2f\n' "$(echo "${T[stormwulf]} / ${T[casync]}" | bc -l)" \
   "$(echo "${S[stormwulf]} / ${S[casync]}" | bc -l)"
 
-# Second version: 2% of the files rewritten (content appended, mtime changed).
+# Later versions, each imported into the same stores as the one before.
 rm -rf "$W/out" && mkdir -p "$W/sw" "$W/ca"
 "$SWCTL" image import "$W/v1" v1 --store "$W/sw" --no-kernel --no-default-excludes -q
 casync make --store="$W/ca/store" "$W/ca/v1.caidx" "$W/v1" > /dev/null 2>&1
-cp -a "$W/v1" "$W/v2"
-find "$W/v2" -type f | awk 'NR % 50 == 0' > "$W/changed"
-while read -r f; do echo "changed $RANDOM" >> "$f"; done < "$W/changed"
-changed_alone=$(tr '\n' '\0' < "$W/changed" | xargs -0 cat | zstd -q -3 | wc -c)
-sw_before=$(du -sb "$W/sw/chunks" | cut -f1); ca_before=$(du -sb "$W/ca/store" | cut -f1)
-t0=$(now); "$SWCTL" image import "$W/v2" v2 --store "$W/sw" --no-kernel --no-default-excludes -q; t_v2=$(echo "$(now) - $t0" | bc)
-casync make --store="$W/ca/store" "$W/ca/v2.caidx" "$W/v2" > /dev/null 2>&1
-sw_new=$(( $(du -sb "$W/sw/chunks" | cut -f1) - sw_before )); ca_new=$(( $(du -sb "$W/ca/store" | cut -f1) - ca_before ))
-printf '\nv2 (%d of the files changed): changed files alone (zstd -3) %d bytes\n' "$(wc -l < "$W/changed")" "$changed_alone"
-printf 'stormwulf stores %d new bytes (%.2fx changed-alone, %.1f%% of v1), import %.3fs (%.2fx first import)\n' \
-  "$sw_new" "$(echo "$sw_new / $changed_alone" | bc -l)" "$(echo "100 * $sw_new / $sw_before" | bc -l)" "$t_v2" "$(echo "$t_v2 / ${T[stormwulf]}" | bc -l)"
-printf 'casync    stores %d new bytes (%.2fx changed-alone)\n' "$ca_new" "$(echo "$ca_new / $changed_alone" | bc -l)"
+v1_stored=$(du -sb "$W/sw/chunks" | cut -f1)
+# Regular files of NEW that OLD lacks or holds with other content, NUL-separated.
+changed_files() {  # OLD NEW
+  python3 - "$1" "$2" <<'PY'
+import filecmp, os, sys
+old, new = sys.argv[1], sys.argv[2]
+for root, dirs, files in os.walk(new):
+    for f in files:
+        p = os.path.join(root, f)
+        if os.path.islink(p) or not os.path.isfile(p):
+            continue
+        q = os.path.join(old, os.path.relpath(p, new))
+        if not (os.path.isfile(q) and not os.path.islink(q) and filecmp.cmp(p, q, shallow=False)):
+            sys.stdout.write(p + "\0")
+PY
+}
+next_version() {  # LABEL OLD NEW
+  local label=$1 old=$2 new=$3 n alone sw_before ca_before t0 t sw_new ca_new
+  changed_files "$old" "$new" > "$W/changed"
+  n=$(tr -cd '\0' < "$W/changed" | wc -c)
+  alone=$(xargs -0 cat < "$W/changed" | zstd -q -3 | wc -c)
+  sw_before=$(du -sb "$W/sw/chunks" | cut -f1); ca_before=$(du -sb "$W/ca/store" | cut -f1)
+  find "$new" -type f -print0 | xargs -0 cat > /dev/null  # warm the cache, as for v1
+  t0=$(now); "$SWCTL" image import "$new" "$label" --store "$W/sw" --no-kernel --no-default-excludes -q
+  t=$(echo "$(now) - $t0" | bc)
+  casync make --store="$W/ca/store" "$W/ca/$label.caidx" "$new" > /dev/null 2>&1
+  sw_new=$(( $(du -sb "$W/sw/chunks" | cut -f1) - sw_before ))
+  ca_new=$(( $(du -sb "$W/ca/store" | cut -f1) - ca_before ))
+  printf '\n%s (%d files new or changed): those files alone (zstd -3) %d bytes\n' "$label" "$n" "$alone"
+  printf 'stormwulf stores %d new bytes (%.2fx changed-alone, %.1f%% of v1), import %.3fs (%.2fx first import)\n' \
+    "$sw_new" "$(echo "$sw_new / $alone" | bc -l)" "$(echo "100 * $sw_new / $v1_stored" | bc -l)" "$t" \
+    "$(echo "$t / ${T[stormwulf]}" | bc -l)"
+  printf 'casync    stores %d new bytes (%.2fx changed-alone)\n' "$ca_new" "$(echo "$ca_new / $alone" | bc -l)"
+}
+if [[ $TREE == debian ]]; then
+  next_version pkgs "$W/v1" "$W/deb/pkgs"
+  next_version node "$W/deb/pkgs" "$W/deb/node"
+else
+  # 2% of the files rewritten (content appended, mtime changed).
+  cp -a "$W/v1" "$W/v2"
+  find "$W/v2" -type f | awk 'NR % 50 == 0' | while read -r f; do echo "changed $RANDOM" >> "$f"; done
+  next_version v2 "$W/v1" "$W/v2"
+fi

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Makes the three Debian trees of the ingest benchmark (issue 3), cached as tarballs so that
+# later runs need no network:
+#   minbase  `debootstrap --variant=minbase bookworm` from the mirror apt is configured with
+#   pkgs     minbase + less, iproute2, procps installed in a chroot (a package update)
+#   node     pkgs + linux-image-amd64, systemd, openssh-server, nfs-common (a node-like image)
+#   bench/debian_trees.sh OUT_DIR      -> OUT_DIR/{minbase,pkgs,node} (needs root)
+set -euo pipefail
+OUT=${1:?usage: debian_trees.sh OUT_DIR}
+CACHE=${SW_BENCH_CACHE:-/var/cache/stormwulf-bench}
+[ "$(id -u)" = 0 ] || { echo "debian_trees.sh needs root (debootstrap, chroot)" >&2; exit 2; }
+command -v debootstrap >/dev/null || { echo "debootstrap is not installed" >&2; exit 2; }
+mkdir -p "$CACHE" "$OUT"
+# The first Debian archive apt uses (deb822 "URIs:" or one-line "deb URL ..."; comments skipped).
+mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
+           2>/dev/null | awk '$1 == "URIs:" || $1 == "deb" {print $2}' | grep -E '/debian/?$' \
+           | sed -n 1p || true)
+mirror=${mirror:-http://deb.debian.org/debian}
+
+in_chroot() {  # DIR PACKAGE...
+  local d=$1; shift
+  cp /etc/resolv.conf "$d/etc/resolv.conf"
+  printf '#!/bin/sh\nexit 101\n' > "$d/usr/sbin/policy-rc.d"  # no services start in the chroot
+  chmod 755 "$d/usr/sbin/policy-rc.d"
+  mount -t proc proc "$d/proc"
+  local rc=0
+  chroot "$d" env DEBIAN_FRONTEND=noninteractive apt-get -qq update || rc=$?
+  [ $rc = 0 ] && { chroot "$d" env DEBIAN_FRONTEND=noninteractive apt-get -qq install -y \
+                     --no-install-recommends "$@" > /dev/null || rc=$?; }
+  chroot "$d" apt-get -qq clean || true
+  umount "$d/proc"
+  rm -f "$d/usr/sbin/policy-rc.d"
+  rm -rf "$d/var/lib/apt/lists/"*
+  return $rc
+}
+
+make_tree() {  # NAME BASE|"" PACKAGE...
+  local name=$1 base=$2; shift 2
+  local tarball="$CACHE/$name.tar"
+  if [ ! -s "$tarball" ]; then
+    local d; d=$(mktemp -d "$CACHE/tmp.XXXXXX")
+    if [ -z "$base" ]; then
+      echo "debootstrap --variant=minbase bookworm from $mirror ..." >&2
+      debootstrap --variant=minbase bookworm "$d/root" "$mirror" > "$d/log" 2>&1 \
+        || { tail -5 "$d/log" >&2; exit 1; }
+      rm -rf "$d/root/var/cache/apt/archives/"*.deb "$d/root/var/lib/apt/lists/"*
+    else
+      mkdir -p "$d/root" && tar -C "$d/root" -xf "$CACHE/$base.tar"
+      echo "installing $* into a copy of $base ..." >&2
+      in_chroot "$d/root" "$@"
+    fi
+    tar -C "$d/root" --numeric-owner -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+    rm -rf "$d"
+  fi
+  rm -rf "${OUT:?}/$name" && mkdir -p "$OUT/$name" && tar -C "$OUT/$name" --numeric-owner -xf "$tarball"
+}
+
+make_tree minbase ""
+make_tree pkgs minbase less iproute2 procps
+make_tree node pkgs linux-image-amd64 systemd openssh-server nfs-common
