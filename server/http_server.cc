@@ -22,6 +22,7 @@
 #include "server/http_parser.h"
 #include "server/tls.h"
 #include "uring/ring.h"
+#include "uring/timer_wheel.h"
 
 namespace sw {
 
@@ -224,7 +225,6 @@ class HttpServer::Loop {
   };
   void Accepted(int fd, bool tls);
   void RunPosted();
-  void ScanTimeouts();
 
   Shared* sh_;
   int index_;
@@ -236,6 +236,9 @@ class HttpServer::Loop {
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;  // GUARDED_BY(post_mu_)
   std::unordered_map<uint64_t, Conn*> live_;
+  // Every connection's deadline (header, idle, send, handshake): what expired costs O(expired)
+  // per tick, not a scan of all connections.
+  TimerWheel wheel_{NowMs()};
   uint64_t next_gen_ = 1;
   std::thread::id thread_id_;
   friend class Conn;
@@ -244,11 +247,11 @@ class HttpServer::Loop {
 class HttpServer::Loop::Conn {
  public:
   Conn(Loop* loop, int fd, uint64_t gen, bool tls) : loop_(loop), fd_(fd), gen_(gen) {
-    deadline_ms_ = NowMs() + static_cast<uint64_t>(loop->sh_->opts.idle_timeout_ms);
+    SetDeadline(NowMs() + static_cast<uint64_t>(loop->sh_->opts.idle_timeout_ms));
     if (tls) {
       tls_ = std::make_unique<TlsSession>(*loop->sh_->tls);
       // The handshake must finish as fast as a request head must arrive.
-      deadline_ms_ = NowMs() + static_cast<uint64_t>(loop->sh_->opts.header_timeout_ms);
+      SetDeadline(NowMs() + static_cast<uint64_t>(loop->sh_->opts.header_timeout_ms));
     }
     socklen_t len = sizeof(peer_);
     getpeername(fd, reinterpret_cast<sockaddr*>(&peer_), &len);
@@ -296,8 +299,30 @@ class HttpServer::Loop::Conn {
   void Fail();
   void MaybeFree();
   void Progress() {
-    deadline_ms_ = NowMs() + static_cast<uint64_t>(loop_->sh_->opts.send_timeout_ms);
+    SetDeadline(NowMs() + static_cast<uint64_t>(loop_->sh_->opts.send_timeout_ms));
   }
+  // The wheel's timer moves only when the deadline comes earlier; a later deadline (each send's
+  // progress) is found when the earlier one fires, and the timer is armed again then.
+  void SetDeadline(uint64_t ms) {
+    deadline_ms_ = ms;
+    if (!deadline_timer_.armed() || ms + 1 < deadline_timer_.deadline_ms()) {
+      loop_->wheel_.Arm(&deadline_timer_, ms + 1);  // Expired() is `now > deadline`
+    }
+  }
+  void OnDeadline(uint64_t now) {
+    if (closing_) return;
+    if (Expired(now)) {
+      loop_->sh_->errors.fetch_add(1, std::memory_order_relaxed);
+      return Close();
+    }
+    // Not yet (a later deadline), or a handler is still working on the response: look again.
+    loop_->wheel_.Arm(&deadline_timer_, phase_ == kHandling ? now + 1000 : deadline_ms_ + 1);
+  }
+  struct DeadlineTimer final : TimerWheel::Timer {
+    explicit DeadlineTimer(Conn* c) : c(c) {}
+    void OnTimer(uint64_t now) override { c->OnDeadline(now); }
+    Conn* c;
+  };
 
   Loop* loop_;
   int fd_;
@@ -312,6 +337,7 @@ class HttpServer::Loop::Conn {
   uint64_t resp_bytes_ = 0;                 // bytes written for the current response
   int inflight_ = 0;  // SQEs whose final CQE has not arrived
   uint64_t deadline_ms_ = 0;
+  DeadlineTimer deadline_timer_{this};
   bool head_started_ = false;
   std::string in_;  // received, unparsed bytes (empty while idle: no per-connection buffer)
   // The request being answered (copied out of in_, which the next recv may change).
@@ -438,32 +464,16 @@ void HttpServer::Loop::Deliver(uint64_t gen, HttpResponse resp) {
   it->second->Deliver(std::move(resp));
 }
 
-void HttpServer::Loop::ScanTimeouts() {
-  uint64_t now = NowMs();
-  std::vector<Conn*> expired;
-  for (auto& [gen, c] : live_) {
-    if (c->Expired(now)) expired.push_back(c);
-  }
-  for (Conn* c : expired) {
-    sh_->errors.fetch_add(1, std::memory_order_relaxed);
-    c->Close();
-  }
-}
-
 void HttpServer::Loop::Run() {
   thread_id_ = std::this_thread::get_id();
   for (auto& l : listeners_) l->Arm();
   wake_->Arm();
-  uint64_t last_scan = NowMs();
   bool closing_listeners = false;
   uint64_t stop_deadline = 0;
   for (;;) {
     ring_->RunOnce(200);
     uint64_t now = NowMs();
-    if (now - last_scan >= 200) {
-      ScanTimeouts();
-      last_scan = now;
-    }
+    wheel_.Advance(now);
     if (sh_->stopping.load()) {
       if (!closing_listeners) {
         closing_listeners = true;
@@ -541,7 +551,7 @@ void HttpServer::Loop::Conn::TryProcess() {
       Close();
       return;
     }
-    deadline_ms_ = NowMs() + static_cast<uint64_t>(o.idle_timeout_ms);
+    SetDeadline(NowMs() + static_cast<uint64_t>(o.idle_timeout_ms));
     return;
   }
   HttpRequest req;
@@ -554,7 +564,7 @@ void HttpServer::Loop::Conn::TryProcess() {
       Close();
     } else if (!head_started_) {
       head_started_ = true;  // the header timeout runs from the first byte of a head
-      deadline_ms_ = NowMs() + static_cast<uint64_t>(o.header_timeout_ms);
+      SetDeadline(NowMs() + static_cast<uint64_t>(o.header_timeout_ms));
     }
     return;
   }
@@ -977,6 +987,7 @@ void HttpServer::Loop::Conn::MaybeFree() {
     ::close(pipe_w_);
   }
   ::close(fd_);
+  loop_->wheel_.Cancel(&deadline_timer_);
   loop_->live_.erase(gen_);
   loop_->sh_->active.fetch_sub(1, std::memory_order_relaxed);
   delete this;

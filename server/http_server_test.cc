@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -210,15 +211,27 @@ TEST_F(HttpServerTest, LimitsAndBadRequests) {
 }
 
 TEST_F(HttpServerTest, TimeoutsHalfCloseAndAbruptDisconnects) {
-  // Slowloris: a head that never completes is cut after the header timeout.
+  // Slowloris: a head that never completes is cut after the header timeout (400 ms), which is
+  // earlier than the idle deadline (800 ms) the connection started with.
+  auto ms_since = [](std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 t0)
+        .count();
+  };
   int slow = Connect();
+  auto t0 = std::chrono::steady_clock::now();
   Send(slow, "GET /file HTTP/1.1\r\nX-Slow: ");
   char c;
   EXPECT_EQ(recv(slow, &c, 1, 0), 0);  // closed by the server
+  EXPECT_GE(ms_since(t0), 390);
+  EXPECT_LT(ms_since(t0), 795) << "the header deadline, not the idle one (800 ms)";
   close(slow);
-  // Idle keep-alive connections are closed too.
+  // Idle keep-alive connections are closed too, after the idle timeout.
   int idle = Connect();
+  t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(recv(idle, &c, 1, 0), 0);
+  EXPECT_GE(ms_since(t0), 790);
+  EXPECT_LT(ms_since(t0), 2000);
   close(idle);
   // Half-close after the request: the response still arrives.
   int half = Connect();
