@@ -167,8 +167,7 @@ class ServerMonitor {
     for (int pid : now) {
       ProcSample s;
       if (!ReadProc(pid, &s, nullptr)) continue;
-      auto it = start_cpu_.find(pid);
-      cpu_s_ += s.cpu_s - (it == start_cpu_.end() ? 0.0 : it->second);
+      cpu_s_ += CpuSinceStart(pid, s);
       hwm += s.hwm_kb;
     }
     hwm_kb_ = hwm;
@@ -180,9 +179,7 @@ class ServerMonitor {
     double total = 0;
     for (int pid : pids_) {
       ProcSample s;
-      if (!ReadProc(pid, &s, nullptr)) continue;
-      auto it = start_cpu_.find(pid);
-      total += s.cpu_s - (it == start_cpu_.end() ? 0.0 : it->second);
+      if (ReadProc(pid, &s, nullptr)) total += CpuSinceStart(pid, s);
     }
     return total;
   }
@@ -191,6 +188,11 @@ class ServerMonitor {
   int nprocs() const { return nprocs_; }
 
  private:
+  double CpuSinceStart(int pid, const ProcSample& s) const {
+    auto it = start_cpu_.find(pid);
+    return s.cpu_s - (it == start_cpu_.end() ? 0.0 : it->second);
+  }
+
   std::vector<int> roots_;
   std::vector<int> pids_;
   std::map<int, double> start_cpu_;

@@ -18,3 +18,11 @@ wait_http() {  # URL PID LOG
   tail -20 "$3" >&2
   return 1
 }
+
+# The top of a foreground, single-worker nginx.conf under PREFIX (pid, error log, events).
+nginx_conf_head() {  # PREFIX WORKER_CONNECTIONS
+  # Workers must read the 0700 temp directories when the bench runs as root.
+  if [ "$(id -u)" = 0 ]; then echo "user root;"; fi
+  printf 'worker_processes 1;\ndaemon off;\npid %s/nginx.pid;\nerror_log %s/error.log warn;\n' "$1" "$1"
+  printf 'events { worker_connections %s; }\n' "$2"
+}

@@ -44,15 +44,8 @@ URL=http://127.0.0.1:$port
 mkdir -p "$W/www" "$W/nginx"
 warewulf_image() { (cd "$W/tree" && find . -mindepth 1 | cpio -o -H newc --quiet | pigz -6 > "$W/www/image.img.gz"); }
 warewulf_image
-nport=$((port + 1))
-user_line=""; [ "$(id -u)" = 0 ] && user_line="user root;"  # workers must read the 0700 temp dir
-cat > "$W/nginx/nginx.conf" <<EOF
-$user_line
-worker_processes 1;
-daemon off;
-pid $W/nginx/nginx.pid;
-error_log $W/nginx/error.log warn;
-events { worker_connections 64; }
+nport=$(free_port)
+{ nginx_conf_head "$W/nginx" 64; cat <<EOF
 http {
   access_log off;
   sendfile on;
@@ -60,6 +53,7 @@ http {
   server { listen 127.0.0.1:$nport; root $W/www; }
 }
 EOF
+} > "$W/nginx/nginx.conf"
 nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" &
 npid=$!
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; kill $npid 2>/dev/null; rm -rf "$W" "$R"' EXIT
@@ -107,5 +101,5 @@ printf 'image: %.0f MB in %s files; %s reps; roots in tmpfs; stormwulfd and ngin
   "$(echo "$size / 1000000" | bc -l)" "$(find "$W/tree" -type f | wc -l)" "$REPS"
 printf '%-34s %10s %10s %8s\n' "" "ours (s)" "anchor (s)" "ratio"
 printf '%-34s %10.2f %10.2f %7.2fx\n' "cold (empty cache)" "$OC" "$AC" "$(echo "$AC / $OC" | bc -l)"
-printf '%-34s %10.2f %10.2f %7.2fx\n' "warm (after a 2%% update)" "$OW" "$AW" "$(echo "$AW / $OW" | bc -l)"
+printf '%-34s %10.2f %10.2f %7.2fx\n' "warm (after a 2% update)" "$OW" "$AW" "$(echo "$AW / $OW" | bc -l)"
 echo "ratio = anchor time / ours (goal: >= 2x cold, >= 10x warm)"

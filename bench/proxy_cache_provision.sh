@@ -51,14 +51,7 @@ wait_http "http://127.0.0.1:$port/status" "$pid" "$W/stormwulfd.log"
 
 nport=$(free_port)
 mkdir -p "$W/nginx/tmp" "$W/nginx/cache"
-user_line=""; [ "$(id -u)" = 0 ] && user_line="user root;"  # workers must read the 0700 temp dir
-cat > "$W/nginx/nginx.conf" <<EOF
-$user_line
-worker_processes 1;
-daemon off;
-pid $W/nginx/nginx.pid;
-error_log $W/nginx/error.log warn;
-events { worker_connections 4096; }
+{ nginx_conf_head "$W/nginx" 4096; cat <<EOF
 http {
   log_format cache '\$upstream_cache_status \$body_bytes_sent \$uri';
   access_log $W/nginx/access.log cache;
@@ -84,6 +77,7 @@ http {
   }
 }
 EOF
+} > "$W/nginx/nginx.conf"
 nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" &
 npid=$!
 wait_http "http://127.0.0.1:$nport/status" "$npid" "$W/nginx/error.log"
