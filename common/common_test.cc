@@ -1,4 +1,5 @@
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -73,6 +74,13 @@ TEST(FsUtilTest, AtomicWriteAndPaths) {
   EXPECT_EQ(BaseName("/x/y/z"), "z");
   EXPECT_EQ(JoinPath("a/", "/b"), "a/b");
   EXPECT_TRUE(ReadFileToString(dir + "/nope").status().IsNotFound());
+  const std::string target(300, 't');  // longer than a short fixed buffer would hold
+  ASSERT_EQ(symlink(target.c_str(), (dir + "/link").c_str()), 0);
+  auto link = ReadSymlink(dir + "/link");
+  ASSERT_TRUE(link.ok()) << link.status().ToString();
+  EXPECT_EQ(*link, target);
+  EXPECT_TRUE(ReadSymlink(dir + "/nope").status().IsNotFound());
+  EXPECT_FALSE(ReadSymlink(f).ok()) << "a regular file is not a symlink";
   ASSERT_TRUE(RemoveTree(dir).ok());
   EXPECT_NE(stat(dir.c_str(), &st), 0);
 }

@@ -14,6 +14,14 @@
 
 namespace sw {
 
+Result<std::string> ReadSymlink(const std::string& path) {
+  std::string target(4096, '\0');  // PATH_MAX: no longer target can be created on Linux
+  ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+  if (n < 0) return FromErrno("readlink " + path, errno);
+  target.resize(static_cast<size_t>(n));
+  return target;
+}
+
 Result<std::string> ReadFileToString(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {

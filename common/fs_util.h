@@ -17,6 +17,9 @@ namespace sw {
 
 // Reads a whole file. NotFound if it does not exist.
 Result<std::string> ReadFileToString(const std::string& path);
+// The target of a symbolic link (readlink(2)); its errors as FromErrno maps them (NotFound if
+// absent).
+Result<std::string> ReadSymlink(const std::string& path);
 
 // Writes all of `data` to fd, retrying short writes and EINTR.
 Status WriteAll(int fd, const void* data, size_t len, std::string_view ctx);

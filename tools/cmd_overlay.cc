@@ -86,21 +86,33 @@ std::string Marker(const std::string& what, const std::string& arg = "") {
 using DepList = std::vector<std::pair<std::string, std::string>>;  // dep name, fingerprint
 thread_local DepList* t_deps = nullptr;
 
-// A host file's fingerprint: size, mtime and ctime (ns) and inode; "-" when it cannot be stat'ed.
+// What changes when a file is edited, replaced, renamed over, chmod'ed or chown'ed: type and
+// mode, owner, size, mtime and ctime (ns), inode.
+std::string StatFingerprint(const struct stat& st) {
+  return std::to_string(st.st_mode) + ':' + std::to_string(st.st_uid) + ':' +
+         std::to_string(st.st_gid) + ':' + std::to_string(st.st_size) + ':' +
+         std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec) + ':' +
+         std::to_string(st.st_ctim.tv_sec) + '.' + std::to_string(st.st_ctim.tv_nsec) + ':' +
+         std::to_string(st.st_ino);
+}
+
+// A host file's StatFingerprint; "-" when it cannot be stat'ed.
 std::string FileFingerprint(const std::string& path, bool follow) {
   struct stat st;
   if ((follow ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0) return "-";
-  return std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) + '.' +
-         std::to_string(st.st_mtim.tv_nsec) + ':' + std::to_string(st.st_ctim.tv_sec) + '.' +
-         std::to_string(st.st_ctim.tv_nsec) + ':' + std::to_string(st.st_ino);
+  return StatFingerprint(st);
 }
 
 // Dependency names: "file\x1f<path>" (stat), "link\x1f<path>" (lstat), "image\x1f<name>" (its ref).
-void NoteFileDep(const std::string& kind, const std::string& path) {
-  if (t_deps != nullptr) {
-    t_deps->emplace_back(kind + '\x1f' + path, FileFingerprint(path, kind == "file"));
-  }
+void NoteDep(std::string name, std::string fingerprint) {
+  if (t_deps != nullptr) t_deps->emplace_back(std::move(name), std::move(fingerprint));
 }
+void NoteFileDep(const std::string& kind, const std::string& path) {
+  if (t_deps != nullptr) NoteDep(kind + '\x1f' + path, FileFingerprint(path, kind == "file"));
+}
+
+// A `.ww` overlay source: a template whose output drops the suffix.
+bool IsTemplate(const std::string& rel) { return rel.size() > 3 && rel.ends_with(".ww"); }
 
 // Files read from imported images by IncludeFrom, cached for the whole build (many nodes, one
 // image). Thread-safe.
@@ -155,9 +167,7 @@ void AddOverlayFuncsTo(tmpl::FuncMap* fm, std::shared_ptr<ImageFileCache> images
   fm->Add("IncludeFrom", FuncSig{{ArgType::kString, ArgType::kString}, false},
           [images](std::span<Value> a) -> Result<Value> {
             SW_ASSIGN_OR_RETURN(auto file, images->Read(a[0].string_value(), a[1].string_value()));
-            if (t_deps != nullptr) {
-              t_deps->emplace_back("image\x1f" + a[0].string_value(), file.second.Hex());
-            }
+            NoteDep("image\x1f" + a[0].string_value(), file.second.Hex());
             return Value(file.first);
           });
   // The file's lines up to (not including) the first that contains `stop`.
@@ -180,11 +190,7 @@ void AddOverlayFuncsTo(tmpl::FuncMap* fm, std::shared_ptr<ImageFileCache> images
           });
   auto host_readlink = [](const std::string& path) -> Result<std::string> {
     NoteFileDep("link", path);
-    std::string t(4096, '\0');
-    ssize_t n = ::readlink(path.c_str(), t.data(), t.size());
-    if (n < 0) return FromErrno("readlink " + path, errno);
-    t.resize(static_cast<size_t>(n));
-    return t;
+    return ReadSymlink(path);
   };
   fm->Add("readlink", FuncSig{{ArgType::kString}, false},
           [host_readlink](std::span<Value> a) -> Result<Value> {
@@ -301,13 +307,9 @@ class OverlayBuilder {
         e.gid = f.st.st_gid;
         e.mtime = f.st.st_mtime;
         if (S_ISLNK(f.st.st_mode)) {
-          std::string t(4096, '\0');
-          ssize_t n = ::readlink(f.full.c_str(), t.data(), t.size());
-          if (n <= 0) return FromErrno("readlink " + f.full, errno);
-          t.resize(static_cast<size_t>(n));
-          e.symlink_target = t;
+          SW_ASSIGN_OR_RETURN(e.symlink_target, ReadSymlink(f.full));
         } else if (S_ISREG(f.st.st_mode)) {
-          if (f.rel.size() > 3 && f.rel.compare(f.rel.size() - 3, 3, ".ww") == 0) {
+          if (IsTemplate(f.rel)) {
             if (!have_data) {
               data = NodeValue(node, kind, name);
               have_data = true;
@@ -545,14 +547,8 @@ class OverlayBuilder {
     std::string meta;
     OverlayInfo info;
     for (const auto& f : **listing) {
-      const struct stat& st = f.st;
-      meta += f.rel + '\x1f' + std::to_string(st.st_mode) + ':' + std::to_string(st.st_uid) + ':' +
-              std::to_string(st.st_gid) + ':' + std::to_string(st.st_size) + ':' +
-              std::to_string(st.st_mtim.tv_sec) + '.' + std::to_string(st.st_mtim.tv_nsec) + ':' +
-              std::to_string(st.st_ctim.tv_sec) + '.' + std::to_string(st.st_ctim.tv_nsec) + ':' +
-              std::to_string(st.st_ino) + '\n';
-      if (S_ISREG(st.st_mode) && f.rel.size() > 3 &&
-          f.rel.compare(f.rel.size() - 3, 3, ".ww") == 0) {
+      meta += f.rel + '\x1f' + StatFingerprint(f.st) + '\n';
+      if (S_ISREG(f.st.st_mode) && IsTemplate(f.rel)) {
         auto t = Template(f.full, f.rel);
         if (!t.ok()) return nullptr;
         info.has_template = true;
@@ -675,13 +671,11 @@ void AddOverlayOptions(po::options_description* o) {
 }
 
 // What the overlays are made from, as a cheap fingerprint: nodes.conf's and every overlay source's
-// path, size, mtime (ns), ctime and mode. Any edit, addition, removal or rename changes it.
+// path and StatFingerprint. Any edit, addition, removal or rename changes it.
 std::string InputFingerprint(const std::string& nodes, const std::string& overlay_dir) {
   std::string fp;
   auto add = [&](const std::string& path, const struct stat& st) {
-    fp += path + '\x1f' + std::to_string(st.st_size) + ':' + std::to_string(st.st_mtim.tv_sec) +
-          '.' + std::to_string(st.st_mtim.tv_nsec) + ':' + std::to_string(st.st_ctim.tv_nsec) +
-          ':' + std::to_string(st.st_mode) + '\n';
+    fp += path + '\x1f' + StatFingerprint(st) + '\n';
   };
   struct stat st;
   if (::stat(nodes.c_str(), &st) == 0) add(nodes, st);
@@ -1053,12 +1047,9 @@ int Show(const std::vector<std::string>& args) {
   for (const auto& f : files) {
     std::string target;
     if (S_ISLNK(f.st.st_mode)) {
-      char buf[4096];
-      ssize_t n = ::readlink(f.full.c_str(), buf, sizeof(buf));
-      if (n > 0) target.assign(buf, static_cast<size_t>(n));
+      if (auto t = ReadSymlink(f.full); t.ok()) target = std::move(*t);
     }
-    bool tmpl = S_ISREG(f.st.st_mode) && f.rel.size() > 3 &&
-                f.rel.compare(f.rel.size() - 3, 3, ".ww") == 0;
+    bool tmpl = S_ISREG(f.st.st_mode) && IsTemplate(f.rel);
     PrintEntry(f.st.st_mode, f.st.st_uid, f.st.st_gid,
                S_ISREG(f.st.st_mode) ? static_cast<uint64_t>(f.st.st_size) : 0, f.rel, target,
                tmpl ? "  (template)" : "");

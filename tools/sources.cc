@@ -334,11 +334,7 @@ Status WalkDirectory(const std::string& root, const std::string& rel, dev_t root
         e.hardlink_key = it->second;
       }
     } else if (S_ISLNK(st.st_mode)) {
-      std::string target(static_cast<size_t>(st.st_size) + 256, '\0');
-      ssize_t len = ::readlink(full.c_str(), target.data(), target.size());
-      if (len < 0) return FromErrno("readlink " + full, errno);
-      target.resize(static_cast<size_t>(len));
-      e.symlink_target = target;
+      SW_ASSIGN_OR_RETURN(e.symlink_target, ReadSymlink(full));
     } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
       e.rdev_major = major(st.st_rdev);
       e.rdev_minor = minor(st.st_rdev);
