@@ -400,12 +400,14 @@ class OverlayBuilder {
   // Renders and stages the node's two overlays in `batch`; their refs switch at its Commit().
   // Appends what the next build needs to skip them to `built`.
   Status Build(const Node& node, ChunkBatch* batch, std::vector<Built>* built) {
+    auto node_json = tmpl::ValueToJson(NodeValue(node));  // an input of both kinds
     for (const char* kind : {"system", "runtime"}) {
       const auto& list = std::string(kind) == "system" ? node.system_overlay : node.runtime_overlay;
       const std::string ref = "overlays/" + node.id + "/" + kind;
       // Incremental: skip the node when every input is as the last build saw it and its ref
       // still names what that build made.
-      std::optional<std::string> inputs = StaticInputs(node, list, kind);
+      std::optional<std::string> inputs;
+      if (node_json.ok()) inputs = StaticInputs(node, *node_json, list, kind);
       if (inputs && previous_ != nullptr) {
         if (const OverlayInputRecord* rec = previous_->Find(node.id, kind)) {
           DepList now;
@@ -487,13 +489,12 @@ class OverlayBuilder {
   // rendered once per build anyway (RenderShared), so its *output* is the input: changing a node
   // in a way the hosts file does not show rebuilds that node only. Where a template's fields are
   // unknown, all of .AllNodes is the input. nullopt when an overlay cannot be listed or a
-  // template does not parse or render (Render reports it).
-  std::optional<std::string> StaticInputs(const Node& node, const std::vector<std::string>& list,
+  // template does not parse or render (Render reports it). `node_json`: the node's own data.
+  std::optional<std::string> StaticInputs(const Node& node, const std::string& node_json,
+                                          const std::vector<std::string>& list,
                                           const std::string& kind) {
-    auto json = tmpl::ValueToJson(NodeValue(node));
-    if (!json.ok()) return std::nullopt;
     std::string in = "stormwulf overlay build 1\n" + kind + "\n" + server_ip_ + "\n" +
-                     Join(list) + "\n" + *json + "\n";
+                     Join(list) + "\n" + node_json + "\n";
     bool all_nodes = false;
     std::string first_with_template;  // Render gives every template of the node this .Overlay
     std::vector<const OverlayInfo*> infos;
