@@ -103,7 +103,7 @@ Status Mark(const Store& store, IdSet* manifests, IdSet* chunks,
         dangling->push_back(what);
       } else if (!m.status().IsNotFound()) {
         return Status::Corruption("cannot tell what is live (" + what +
-                                          "); run `swctl store fsck`");
+                                  "); run `swctl store fsck`");
       }
       continue;
     }
