@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-from swtest import check, finish
+from swtest import check, finish, write_tree
 
 BUILD = sys.argv[1]
 SWCTL = os.path.join(BUILD, "tools", "swctl")
@@ -36,12 +36,8 @@ def main():
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt], check=True)
         mounted = True
         store = os.path.join(mnt, "store")
-        tree = os.path.join(work, "tree")
-        os.makedirs(tree + "/etc")
-        with open(tree + "/etc/hostname", "w") as f:
-            f.write("v1\n")
-        with open(tree + "/data1", "wb") as f:
-            f.write(os.urandom(2 << 20))
+        tree = write_tree(os.path.join(work, "tree"),
+                          {"etc/hostname": "v1\n", "data1": os.urandom(2 << 20)})
         r = swctl("image", "import", tree, "img", "--store", store, "--no-kernel", "-q")
         check(r.returncode == 0, "version 1 (2 MiB) fits in an 8 MiB store: " + r.stderr.strip()[-200:])
         ref = open(os.path.join(store, "refs/images/img")).read()
@@ -49,8 +45,7 @@ def main():
         check(swctl("image", "export", "img", v1, "--format", "none", "--store", store).returncode == 0,
               "version 1 exports")
 
-        with open(tree + "/data2", "wb") as f:
-            f.write(os.urandom(12 << 20))  # incompressible: cannot fit
+        write_tree(tree, {"data2": os.urandom(12 << 20)})  # incompressible: cannot fit
         r = swctl("image", "import", tree, "img", "--store", store, "--no-kernel", "-q")
         err = r.stderr.lower()
         check(r.returncode != 0 and ("no space" in err or "nospace" in err),
@@ -86,8 +81,7 @@ def main():
               swctl("store", "fsck", "--store", store).returncode == 0, "gc + fsck clean after it")
 
         # With space again (data2 smaller), the same import succeeds.
-        with open(tree + "/data2", "wb") as f:
-            f.write(os.urandom(1 << 20))
+        write_tree(tree, {"data2": os.urandom(1 << 20)})
         r = swctl("image", "import", tree, "img", "--store", store, "--no-kernel", "-q")
         check(r.returncode == 0 and open(os.path.join(store, "refs/images/img")).read() != ref,
               "after freeing space the import succeeds: " + r.stderr.strip()[-200:])

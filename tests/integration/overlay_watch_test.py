@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from swtest import SRC, check, finish, get, start_stormwulfd, stop
+from swtest import SRC, check, finish, get, start_stormwulfd, stop, write_tree
 
 BUILD = sys.argv[1]
 SWCTL = os.path.join(BUILD, "tools", "swctl")
@@ -50,10 +50,7 @@ def main():
     store = os.path.join(work, "store")
     srv = watcher = None
     try:
-        tree = os.path.join(work, "tree")
-        os.makedirs(tree + "/etc")
-        with open(tree + "/etc/hostname", "w") as f:
-            f.write("x\n")
+        tree = write_tree(os.path.join(work, "tree"), {"etc/hostname": "x\n"})
         subprocess.run([SWCTL, "image", "import", tree, "img", "--store", store, "--no-kernel", "-q"],
                        check=True, capture_output=True)
         odir = os.path.join(work, "overlays")

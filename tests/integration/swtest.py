@@ -21,6 +21,16 @@ def finish():
     return 1 if failures else 0
 
 
+def write_tree(root, files):
+    """Writes {relative path: str (text) or bytes} under root, making directories; returns root."""
+    for rel, data in files.items():
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
+    return root
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

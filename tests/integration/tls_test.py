@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from swtest import check, finish, free_port, get, start_stormwulfd, stop
+from swtest import check, finish, free_port, get, start_stormwulfd, stop, write_tree
 
 BUILD = sys.argv[1]
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -110,12 +110,8 @@ def main():
         _, other_ca = make_ca(work, "other")
         crt, key = make_server_cert(work, ca_key, ca_pem)
 
-        tree = os.path.join(work, "tree")
-        os.makedirs(tree + "/etc")
-        with open(tree + "/etc/hostname", "w") as f:
-            f.write("tls\n")
-        with open(tree + "/big", "wb") as f:
-            f.write(os.urandom(3 << 20))
+        tree = write_tree(os.path.join(work, "tree"),
+                          {"etc/hostname": "tls\n", "big": os.urandom(3 << 20)})
         kernel = os.path.join(work, "vmlinuz")
         with open(kernel, "wb") as f:
             f.write(os.urandom(1 << 20))
