@@ -66,29 +66,31 @@ Status Routes::Reload() {
   db_ = *db;
   // Pre-populate /status with every node (Warewulf does the same on start and reload).
   std::lock_guard<std::mutex> sl(status_mu_);
-  std::unordered_map<std::string, NodeStatus> st;
+  std::unordered_map<std::string, std::shared_ptr<NodeStatus>> st;
   for (const auto& n : db_->nodes()) {
     auto it = status_.find(n.id);
-    st[n.id] = it == status_.end() ? NodeStatus{} : it->second;
+    st[n.id] = it == status_.end() ? std::make_shared<NodeStatus>() : it->second;
   }
   status_ = std::move(st);
   return Status::OK();
 }
 
-void Routes::Seen(const std::string& node, const std::string& stage, const std::string& sent,
-                  const std::string& ip) {
+std::shared_ptr<NodeStatus> Routes::Seen(const std::string& node, std::string_view stage,
+                                         std::string_view sent, const std::string& ip) {
+  int64_t now = WallSeconds();
   std::lock_guard<std::mutex> l(status_mu_);
-  NodeStatus& s = status_[node];
-  s.stage = stage;
-  s.sent = sent;
-  s.ipaddr = ip;
-  s.last_seen = WallSeconds();
+  std::shared_ptr<NodeStatus>& s = status_[node];
+  if (!s) s = std::make_shared<NodeStatus>();
+  s->stage = stage;
+  s->sent = sent;
+  s->ipaddr = ip;
+  s->last_seen = now;
+  return s;
 }
 
-void Routes::CountBytes(const std::string& node, HttpResponse* r) {
-  r->on_sent = [this, node](uint64_t n) {
-    std::lock_guard<std::mutex> l(status_mu_);
-    status_[node].bytes_sent += n;
+void Routes::CountBytes(std::shared_ptr<NodeStatus> status, HttpResponse* r) {
+  r->on_sent = [status = std::move(status)](uint64_t n) {
+    status->bytes_sent.fetch_add(n, std::memory_order_relaxed);
   };
 }
 
@@ -182,8 +184,7 @@ void Routes::ServeIpxe(const HttpRequest& req, const Node* node, const std::stri
   }
   HttpResponse r = MemResponse(std::move(*out), "text");  // Warewulf sends "text" literally
   if (node != nullptr) {
-    Seen(node->id, "ipxe", tname + ".ipxe", req.PeerAddress());
-    CountBytes(node->id, &r);
+    CountBytes(Seen(node->id, "ipxe", tname + ".ipxe", req.PeerAddress()), &r);
   }
   Reply(w, std::move(r), "ipxe");
 }
@@ -208,8 +209,7 @@ void Routes::ServeArtifact(const std::shared_ptr<const OpenArtifact>& art,
     r.last_modified = art->manifest.created_unix;
     r.extra_headers.emplace_back("Cache-Control", kRevalidate);
     if (!node_id.empty()) {
-      Seen(node_id, route, std::string(art->manifest.Meta("name").value_or(route)), peer);
-      CountBytes(node_id, &r);
+      CountBytes(Seen(node_id, route, art->manifest.Meta("name").value_or(route), peer), &r);
     }
     Reply(w, std::move(r), route);
   };
@@ -407,7 +407,7 @@ Result<std::shared_ptr<const OpenArtifact>> Routes::NodeKernel(const Node& node,
 
 std::string Routes::StatusJson() const {
   std::lock_guard<std::mutex> l(status_mu_);
-  std::vector<const std::pair<const std::string, NodeStatus>*> sorted;
+  std::vector<const std::pair<const std::string, std::shared_ptr<NodeStatus>>*> sorted;
   sorted.reserve(status_.size());
   for (const auto& kv : status_) sorted.push_back(&kv);
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
@@ -415,14 +415,15 @@ std::string Routes::StatusJson() const {
   bool first = true;
   for (const auto* kv : sorted) {
     const std::string& id = kv->first;
-    const NodeStatus& s = kv->second;
+    const NodeStatus& s = *kv->second;
     out += first ? "\n" : ",\n";
     first = false;
     out += "    \"" + JsonEscape(id) + "\": {\n      \"node name\": \"" + JsonEscape(id) +
            "\",\n      \"stage\": \"" + JsonEscape(s.stage) + "\",\n      \"sent\": \"" +
            JsonEscape(s.sent) + "\",\n      \"ipaddr\": \"" + JsonEscape(s.ipaddr) +
            "\",\n      \"last seen\": " + std::to_string(s.last_seen) +
-           ",\n      \"bytes sent\": " + std::to_string(s.bytes_sent) + "\n    }";
+           ",\n      \"bytes sent\": " +
+           std::to_string(s.bytes_sent.load(std::memory_order_relaxed)) + "\n    }";
   }
   out += first ? "}\n}\n" : "\n  }\n}\n";
   return out;

@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "chunkstore/store.h"
@@ -28,12 +29,14 @@
 
 namespace sw {
 
+// One node's line of /status. The strings are guarded by Routes' status lock; bytes_sent is
+// atomic so that a response's completion adds to it without that lock.
 struct NodeStatus {
   std::string stage;
   std::string sent;
   std::string ipaddr;
   int64_t last_seen = 0;
-  uint64_t bytes_sent = 0;  // response bytes written to this node (all stages, since start)
+  std::atomic<uint64_t> bytes_sent{0};  // response bytes written to this node (since start)
 };
 
 class Routes : public HttpHandler {
@@ -64,10 +67,11 @@ class Routes : public HttpHandler {
   Result<std::shared_ptr<const OpenArtifact>> NodeKernel(const Node& node, bool* imported);
   Result<std::shared_ptr<const tmpl::Template>> LoadTemplate(const std::string& name);
   std::string ArpLookup(const std::string& ip) const;
-  void Seen(const std::string& node, const std::string& stage, const std::string& sent,
-            const std::string& ip);
-  // Makes r add the bytes it sends to node's bytes_sent when it completes.
-  void CountBytes(const std::string& node, HttpResponse* r);
+  // Records a request of node's in /status and returns its entry (stable: a reload keeps it).
+  std::shared_ptr<NodeStatus> Seen(const std::string& node, std::string_view stage,
+                                   std::string_view sent, const std::string& ip);
+  // Makes r add the bytes it sends to the node's bytes_sent when it completes.
+  static void CountBytes(std::shared_ptr<NodeStatus> status, HttpResponse* r);
 
   ServerConfig cfg_;
   Store* store_;
@@ -81,8 +85,10 @@ class Routes : public HttpHandler {
       templates_;                                 // GUARDED_BY(mu_): path -> (mtime, parsed)
   // Every request updates these: their own locks, not mu_ (the node database's), so the loop
   // threads contend less; a hash map, since a 10,000-node std::map costs 14 string compares.
+  // Entries are shared so that a response in flight keeps counting into its node's entry
+  // without a second lookup, even across a reload.
   mutable std::mutex status_mu_;
-  std::unordered_map<std::string, NodeStatus> status_;  // GUARDED_BY(status_mu_)
+  std::unordered_map<std::string, std::shared_ptr<NodeStatus>> status_;  // GUARDED_BY(status_mu_)
   mutable std::mutex counts_mu_;
   std::map<std::pair<std::string, int>, uint64_t> route_counts_;  // GUARDED_BY(counts_mu_)
 };
