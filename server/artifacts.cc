@@ -22,33 +22,115 @@ Result<std::shared_ptr<const SharedFile>> OpenShared(const std::string& path) {
   return std::shared_ptr<const SharedFile>(std::move(f));
 }
 
+Result<std::shared_ptr<const SharedFile>> FileCache::Open(const std::string& path) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = slots_.find(path);
+    if (it != slots_.end()) {
+      if (auto f = it->second.file.lock()) {
+        Touch(path, &it->second, f);
+        return f;
+      }
+    }
+  }
+  SW_ASSIGN_OR_RETURN(auto f, OpenShared(path));  // outside the lock: a cold open may block
+  std::lock_guard<std::mutex> l(mu_);
+  Slot& slot = slots_[path];
+  if (auto other = slot.file.lock()) f = other;  // another thread opened it meanwhile
+  slot.file = f;
+  Touch(path, &slot, f);
+  if (slots_.size() > 2 * capacity_ + 1024) {  // forget files nobody has open any more
+    for (auto e = slots_.begin(); e != slots_.end();) {
+      e = !e->second.in_lru && e->second.file.expired() ? slots_.erase(e) : ++e;
+    }
+  }
+  return f;
+}
+
+void FileCache::Touch(const std::string& path, Slot* slot, std::shared_ptr<const SharedFile> f) {
+  if (slot->in_lru) {
+    lru_.splice(lru_.begin(), lru_, slot->lru);
+    return;
+  }
+  lru_.emplace_front(path, std::move(f));
+  slot->lru = lru_.begin();
+  slot->in_lru = true;
+  while (lru_.size() > capacity_) {
+    auto it = slots_.find(lru_.back().first);
+    if (it != slots_.end()) {
+      it->second.in_lru = false;
+      // Only the LRU held it: the fd closes now and the slot is of no more use.
+      if (lru_.back().second.use_count() == 1) slots_.erase(it);
+    }
+    lru_.pop_back();
+  }
+}
+
+size_t FileCache::open_count() const {
+  std::lock_guard<std::mutex> l(mu_);
+  size_t n = 0;
+  for (const auto& kv : slots_) n += kv.second.file.expired() ? 0 : 1;
+  return n;
+}
+
 Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::Open(const ChunkId& id) {
   auto a = std::make_shared<OpenArtifact>();
   a->manifest_id = id;
   SW_ASSIGN_OR_RETURN(a->manifest, store_->GetManifest(id));
   a->sha_prefix = a->manifest.Sha256Hex().substr(0, 32);
-  a->stored.reserve(a->manifest.chunks.size());
+  a->stored_paths.reserve(a->manifest.chunks.size());
   for (const auto& c : a->manifest.chunks) {
-    SW_ASSIGN_OR_RETURN(auto f, OpenShared(store_->ChunkPath(c.id)));
+    std::string path = store_->ChunkPath(c.id);
+    SW_ASSIGN_OR_RETURN(auto f, files_->Open(path));
     uint8_t magic[4] = {};
     bool zstd = ::pread(f->fd.get(), magic, 4, 0) == 4 &&
                 DetectEncoding(ByteSpan(magic, 4)) == ChunkEncoding::kZstd;
     a->all_zstd = a->all_zstd && zstd;
     a->all_raw = a->all_raw && !zstd;
     a->zstd.push_back(zstd ? 1 : 0);
-    a->stored.push_back(std::move(f));
+    a->stored_paths.push_back(std::move(path));
   }
   return std::shared_ptr<const OpenArtifact>(std::move(a));
 }
 
+Result<std::vector<std::shared_ptr<const SharedFile>>> ArtifactCache::StoredFiles(
+    const OpenArtifact& art) {
+  std::vector<std::shared_ptr<const SharedFile>> files;
+  files.reserve(art.stored_paths.size());
+  for (const auto& p : art.stored_paths) {
+    SW_ASSIGN_OR_RETURN(auto f, files_->Open(p));
+    files.push_back(std::move(f));
+  }
+  return files;
+}
+
 Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::Get(const std::string& ref) {
+  SW_ASSIGN_OR_RETURN(Entry e, GetEntry(ref));
+  return e.art;
+}
+
+Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::Get(const std::string& ref,
+                                                               ArtifactMemo* memo) {
+  uint64_t now = MonotonicNanos() / 1000000;
+  {
+    std::lock_guard<std::mutex> l(memo->mu);
+    if (memo->art && now - memo->checked_ms < kRecheckMs) return memo->art;
+  }
+  SW_ASSIGN_OR_RETURN(Entry e, GetEntry(ref));
+  std::lock_guard<std::mutex> l(memo->mu);
+  memo->art = e.art;
+  memo->checked_ms = e.checked_ms;
+  return e.art;
+}
+
+Result<ArtifactCache::Entry> ArtifactCache::GetEntry(const std::string& ref) {
   uint64_t now = MonotonicNanos() / 1000000;
   std::shared_ptr<const OpenArtifact> cached;
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = refs_.find(ref);
     if (it != refs_.end()) {
-      if (now - it->second.checked_ms < 1000) return it->second.art;
+      if (now - it->second.checked_ms < kRecheckMs) return it->second;
       cached = it->second.art;
     }
   }
@@ -58,7 +140,7 @@ Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::Get(const std::string
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = refs_.find(ref);
-    if (it != refs_.end() && now - it->second.checked_ms < 1000) return it->second.art;
+    if (it != refs_.end() && now - it->second.checked_ms < kRecheckMs) return it->second;
     if (it != refs_.end()) cached = it->second.art;
   }
   auto id = store_->GetRef(ref);
@@ -73,9 +155,10 @@ Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::Get(const std::string
   } else {
     SW_ASSIGN_OR_RETURN(art, Open(*id));
   }
+  Entry e{std::move(art), now};
   std::lock_guard<std::mutex> l(mu_);
-  refs_[ref] = Entry{art, now};
-  return art;
+  refs_[ref] = e;
+  return e;
 }
 
 Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::GetLinked(const std::string& ref,
@@ -118,7 +201,8 @@ struct DerivedCache::Request {
   Status failure;
 };
 
-DerivedCache::DerivedCache(Store* store, int workers) : store_(store) {
+DerivedCache::DerivedCache(Store* store, FileCache* files, int workers)
+    : store_(store), files_(files) {
   for (int i = 0; i < std::max(1, workers); ++i) {
     threads_.emplace_back([this] {
       for (;;) {
@@ -172,7 +256,7 @@ void DerivedCache::Ensure(const std::shared_ptr<const OpenArtifact>& art, Derive
     auto& waiters = waiting_[key];
     waiters.push_back(req);
     if (waiters.size() > 1) continue;  // single flight: someone is already building it
-    auto src = art->stored[i];
+    std::string src = art->stored_paths[i];
     tasks_.push_back([this, id, kind, src, key] {
       Build(id, kind, src);
       std::vector<std::shared_ptr<Request>> ws;
@@ -194,13 +278,15 @@ void DerivedCache::Ensure(const std::shared_ptr<const OpenArtifact>& art, Derive
   cv_.notify_all();
 }
 
-void DerivedCache::Build(const ChunkId& id, Derived kind,
-                         const std::shared_ptr<const SharedFile>& src) {
+void DerivedCache::Build(const ChunkId& id, Derived kind, const std::string& src_path) {
   std::string path = PathFor(id, kind);
   if (::access(path.c_str(), F_OK) == 0) return;
-  std::string stored(src->size, '\0');
-  if (!PreadAll(src->fd.get(), stored.data(), stored.size(), 0, src->path).ok()) return;
-  auto raw = DecodeChunk(ByteSpan(reinterpret_cast<const uint8_t*>(stored.data()), stored.size()));
+  auto stored = ReadFileToString(src_path);
+  if (!stored.ok()) {
+    LOG(ERROR) << "chunk " << id.Hex() << ": " << stored.status().ToString();
+    return;
+  }
+  auto raw = DecodeChunk(ByteSpan(reinterpret_cast<const uint8_t*>(stored->data()), stored->size()));
   if (!raw.ok()) {
     LOG(ERROR) << "chunk " << id.Hex() << ": " << raw.status().ToString();
     return;
@@ -219,31 +305,13 @@ void DerivedCache::Build(const ChunkId& id, Derived kind,
   if (!s.ok()) LOG(ERROR) << "derived encoding " << path << ": " << s.ToString();
 }
 
-Result<std::shared_ptr<const SharedFile>> DerivedCache::OpenDerived(const ChunkId& id,
-                                                                     Derived kind) {
-  std::string path = PathFor(id, kind);
-  std::lock_guard<std::mutex> l(open_mu_);
-  auto it = open_.find(path);
-  if (it != open_.end()) {
-    if (auto f = it->second.lock()) return f;
-  }
-  SW_ASSIGN_OR_RETURN(auto f, OpenShared(path));
-  if (open_.size() > 4096) {  // drop expired entries now and then
-    for (auto e = open_.begin(); e != open_.end();) e = e->second.expired() ? open_.erase(e) : ++e;
-  }
-  open_[path] = f;
-  return f;
-}
-
 void DerivedCache::Finish(const std::shared_ptr<Request>& r) {
   std::vector<std::shared_ptr<const SharedFile>> files;
   const auto& chunks = r->art->manifest.chunks;
   for (size_t i = 0; i < chunks.size(); ++i) {
-    if (r->kind == Derived::kRaw && !r->art->zstd[i]) {
-      files.push_back(r->art->stored[i]);  // a raw-stored chunk is its own raw encoding
-      continue;
-    }
-    auto f = OpenDerived(chunks[i].id, r->kind);
+    // A raw-stored chunk is its own raw encoding.
+    bool as_stored = r->kind == Derived::kRaw && !r->art->zstd[i];
+    auto f = files_->Open(as_stored ? r->art->stored_paths[i] : PathFor(chunks[i].id, r->kind));
     if (!f.ok()) {
       r->done(f.status());
       return;

@@ -12,9 +12,11 @@
 // Thread-safety: both caches may be used from any thread.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,28 +31,67 @@
 
 namespace sw {
 
+// Open files shared by every response that sends them: one fd per file however many responses and
+// artifacts use it. A file no response holds stays open while it is among the `capacity` most
+// recently opened or used, so the fds stormwulfd holds stay bounded: 10,000 nodes' overlays
+// would otherwise keep 10,000 chunk files open beside 10,000 connections.
+// Thread-safe.
+class FileCache {
+ public:
+  explicit FileCache(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
+  // The open file at path (NotFound when it does not exist).
+  Result<std::shared_ptr<const SharedFile>> Open(const std::string& path);
+  size_t open_count() const;  // files in the cache that are still open
+
+ private:
+  struct Slot {
+    std::weak_ptr<const SharedFile> file;
+    std::list<std::pair<std::string, std::shared_ptr<const SharedFile>>>::iterator lru;
+    bool in_lru = false;
+  };
+  void Touch(const std::string& path, Slot* slot, std::shared_ptr<const SharedFile> f);
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Slot> slots_;  // GUARDED_BY(mu_)
+  // Most recently used first; holds the files that stay open with no response using them.
+  std::list<std::pair<std::string, std::shared_ptr<const SharedFile>>> lru_;  // GUARDED_BY(mu_)
+};
+
 struct OpenArtifact {
   ChunkId manifest_id;
   Manifest manifest;
-  std::vector<std::shared_ptr<const SharedFile>> stored;  // one per chunk, as stored
+  std::vector<std::string> stored_paths;  // one per chunk: its file as stored
   std::vector<uint8_t> zstd;  // per chunk: 1 if its file is a zstd frame, 0 if raw bytes
   std::string sha_prefix;                                  // 32 hex digits of the SHA-256
   bool all_zstd = true;   // every chunk file is a zstd frame
   bool all_raw = true;    // every chunk file is raw bytes
 };
 
+// A caller's own copy of one ref's cache entry (stormwulfd keeps one per node and overlay kind),
+// so that a hot path skips the cache's shared map; it expires when the entry it copied would.
+struct ArtifactMemo {
+  std::mutex mu;
+  std::shared_ptr<const OpenArtifact> art;  // GUARDED_BY(mu)
+  uint64_t checked_ms = 0;                  // GUARDED_BY(mu)
+};
+
 class ArtifactCache {
  public:
-  explicit ArtifactCache(Store* store) : store_(store) {}
+  ArtifactCache(Store* store, FileCache* files) : store_(store), files_(files) {}
   // NotFound if the ref does not exist; Corruption/IOError if its manifest or chunks can't be
   // opened.
   Result<std::shared_ptr<const OpenArtifact>> Get(const std::string& ref);
+  // Get(ref), answered from *memo while it is fresh (memo holds what ref gave last time).
+  Result<std::shared_ptr<const OpenArtifact>> Get(const std::string& ref, ArtifactMemo* memo);
   // The artifact that ref's manifest links to through meta `key` (an image's or imported
   // kernel's "kernel", an imported kernel's "modules"), resolved from the same manifest version
   // Get(ref) returns, so a kernel always comes with the modules it was imported with. NotFound
   // if the ref or the link does not exist.
   Result<std::shared_ptr<const OpenArtifact>> GetLinked(const std::string& ref,
                                                         const std::string& key);
+  // The chunk files of art as stored, open (NotFound if gc has removed one since art was
+  // resolved: the caller should resolve the ref again).
+  Result<std::vector<std::shared_ptr<const SharedFile>>> StoredFiles(const OpenArtifact& art);
   // Forgets every cached ref (SIGHUP).
   void Invalidate();
   Result<std::shared_ptr<const OpenArtifact>> Open(const ChunkId& manifest_id);
@@ -58,9 +99,12 @@ class ArtifactCache {
  private:
   struct Entry {
     std::shared_ptr<const OpenArtifact> art;
-    uint64_t checked_ms = 0;
+    uint64_t checked_ms = 0;  // when the ref was last read (monotonic ms)
   };
+  static constexpr uint64_t kRecheckMs = 1000;
+  Result<Entry> GetEntry(const std::string& ref);
   Store* store_;
+  FileCache* files_;
   std::mutex open_mu_;  // serializes resolving and opening (single flight)
   std::mutex mu_;
   std::unordered_map<std::string, Entry> refs_;  // GUARDED_BY(mu_)
@@ -70,7 +114,7 @@ enum class Derived { kGzip, kRaw };
 
 class DerivedCache {
  public:
-  DerivedCache(Store* store, int workers);
+  DerivedCache(Store* store, FileCache* files, int workers);
   ~DerivedCache();
   using Done = std::function<void(Result<std::vector<std::shared_ptr<const SharedFile>>>)>;
   // Calls done with one open file per chunk in the requested encoding: at once (on this thread)
@@ -81,15 +125,12 @@ class DerivedCache {
 
  private:
   struct Request;
-  void Build(const ChunkId& id, Derived kind, const std::shared_ptr<const SharedFile>& src);
+  void Build(const ChunkId& id, Derived kind, const std::string& src_path);
   void Finish(const std::shared_ptr<Request>& r);
-  Result<std::shared_ptr<const SharedFile>> OpenDerived(const ChunkId& id, Derived kind);
   Store* store_;
+  FileCache* files_;
   std::mutex mu_;
   std::condition_variable cv_;
-  // Open derived files shared by every response in flight (one fd per file, not per request).
-  std::mutex open_mu_;
-  std::unordered_map<std::string, std::weak_ptr<const SharedFile>> open_;  // GUARDED_BY(open_mu_)
   std::deque<std::function<void()>> tasks_;  // GUARDED_BY(mu_)
   // Single flight: requests waiting for a chunk's derived file, keyed by "<kind><id>".
   std::map<std::string, std::vector<std::shared_ptr<Request>>> waiting_;  // GUARDED_BY(mu_)

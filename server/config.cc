@@ -44,6 +44,7 @@ Status LoadServerConfig(const std::string& path, ServerConfig* c) {
     num("send timeout ms", &c->send_timeout_ms);
     num("update interval", &c->update_interval);
     if (y["max connections"]) c->max_connections = y["max connections"].as<size_t>();
+    if (y["max open files"]) c->max_open_files = y["max open files"].as<size_t>();
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }

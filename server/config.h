@@ -29,6 +29,7 @@ struct ServerConfig {
   int idle_timeout_ms = 60000;
   int send_timeout_ms = 60000;
   size_t max_connections = 50000;
+  size_t max_open_files = 4096;  // chunk files kept open with no response sending them
   int update_interval = 60;  // wwclient's interval, shown to templates
   std::string log_level = "info";
 };

@@ -93,8 +93,12 @@ bool ContainsToken(std::string_view list, std::string_view token) {
   return false;
 }
 
-// If-None-Match: "*" or a list of entity tags; strong comparison (a W/ tag never matches a
-// strong validator for a GET of the same bytes? RFC 9110 uses weak comparison for INM: strip W/).
+// If-Range (RFC 9110 13.1.5): the Range applies only if the validator still matches; an entity
+// tag is compared strongly (a weak tag never matches), a date must equal Last-Modified exactly.
+bool IfRangeHolds(std::string_view if_range, const HttpResponse& resp);
+
+}  // namespace
+
 bool EtagMatches(std::string_view inm, std::string_view etag) {
   while (!inm.empty()) {
     while (!inm.empty() && (inm.front() == ' ' || inm.front() == ',')) inm.remove_prefix(1);
@@ -111,12 +115,6 @@ bool EtagMatches(std::string_view inm, std::string_view etag) {
   }
   return false;
 }
-
-// If-Range (RFC 9110 13.1.5): the Range applies only if the validator still matches; an entity
-// tag is compared strongly (a weak tag never matches), a date must equal Last-Modified exactly.
-bool IfRangeHolds(std::string_view if_range, const HttpResponse& resp);
-
-}  // namespace
 
 std::string HttpDate(int64_t t) {
   time_t tt = static_cast<time_t>(t);

@@ -81,6 +81,10 @@ class HttpServer {
   std::string ring_mode_;
 };
 
+// If-None-Match: true when inm ("*" or a list of entity tags) matches etag, by RFC 9110's weak
+// comparison (a W/ prefix is ignored on both sides).
+bool EtagMatches(std::string_view inm, std::string_view etag);
+
 // Formats a Unix time as an RFC 7231 IMF-fixdate; parses one back (-1 on failure).
 std::string HttpDate(int64_t unix_seconds);
 int64_t ParseHttpDate(std::string_view s);

@@ -20,6 +20,11 @@ namespace {
 constexpr char kImmutable[] = "public, max-age=31536000, immutable";
 constexpr char kRevalidate[] = "no-cache";
 
+// Strong: the artifact's digest and the representation ("zst", "gz", "raw").
+std::string ArtifactEtag(const OpenArtifact& art, const char* repr) {
+  return "\"" + art.sha_prefix + "-" + repr + "\"";
+}
+
 HttpResponse MemResponse(std::string body, const char* content_type) {
   HttpResponse r;
   auto mem = std::make_shared<const std::string>(std::move(body));
@@ -45,17 +50,25 @@ bool KnownStage(const std::string& s) {
 }  // namespace
 
 Routes::Routes(ServerConfig cfg, Store* store)
-    : cfg_(std::move(cfg)), store_(store), arts_(store), derived_(store, cfg_.workers) {
+    : cfg_(std::move(cfg)),
+      store_(store),
+      files_(cfg_.max_open_files),
+      arts_(store, &files_),
+      derived_(store, &files_, cfg_.workers) {
   auto fm = std::make_shared<tmpl::FuncMap>();
   tmpl::AddSprigFuncs(fm.get());
   funcs_ = fm;
-  db_ = std::make_shared<NodeDb>();
+  auto t = std::make_shared<NodeTable>();
+  t->db = std::make_shared<NodeDb>();
+  table_ = std::move(t);
 }
 
-std::shared_ptr<const NodeDb> Routes::nodes() const {
+std::shared_ptr<const Routes::NodeTable> Routes::table() const {
   std::lock_guard<std::mutex> l(mu_);
-  return db_;
+  return table_;
 }
+
+std::shared_ptr<const NodeDb> Routes::nodes() const { return table()->db; }
 
 Status Routes::Reload() {
   auto db = NodeDb::Load(cfg_.nodes);
@@ -63,24 +76,25 @@ Status Routes::Reload() {
   std::lock_guard<std::mutex> l(mu_);
   templates_.clear();
   if (!db.ok()) return db.status();
-  db_ = *db;
-  // Pre-populate /status with every node (Warewulf does the same on start and reload).
-  std::lock_guard<std::mutex> sl(status_mu_);
-  std::unordered_map<std::string, std::shared_ptr<NodeStatus>> st;
-  for (const auto& n : db_->nodes()) {
-    auto it = status_.find(n.id);
-    st[n.id] = it == status_.end() ? std::make_shared<NodeStatus>() : it->second;
+  // /status lists every node (Warewulf does the same on start and reload); a node that stays
+  // keeps its entry.
+  auto t = std::make_shared<NodeTable>();
+  t->db = *db;
+  t->slots = std::make_unique<NodeSlot[]>(t->db->nodes().size());
+  for (const auto& n : t->db->nodes()) {
+    if (const Node* old = table_->db->Find(n.id)) {
+      t->SlotOf(&n)->status = table_->SlotOf(old)->status;
+    }
   }
-  status_ = std::move(st);
+  table_ = std::move(t);
   return Status::OK();
 }
 
-std::shared_ptr<NodeStatus> Routes::Seen(const std::string& node, std::string_view stage,
-                                         std::string_view sent, const std::string& ip) {
+const std::shared_ptr<NodeStatus>& Routes::Seen(const std::shared_ptr<NodeStatus>& s,
+                                                std::string_view stage, std::string_view sent,
+                                                const std::string& ip) {
   int64_t now = WallSeconds();
   std::lock_guard<std::mutex> l(status_mu_);
-  std::shared_ptr<NodeStatus>& s = status_[node];
-  if (!s) s = std::make_shared<NodeStatus>();
   s->stage = stage;
   s->sent = sent;
   s->ipaddr = ip;
@@ -138,8 +152,8 @@ Result<std::shared_ptr<const tmpl::Template>> Routes::LoadTemplate(const std::st
   return std::shared_ptr<const tmpl::Template>(shared);
 }
 
-void Routes::ServeIpxe(const HttpRequest& req, const Node* node, const std::string& hwaddr,
-                       const std::shared_ptr<ResponseWriter>& w) {
+void Routes::ServeIpxe(const HttpRequest& req, const Node* node, NodeSlot* slot,
+                       const std::string& hwaddr, const std::shared_ptr<ResponseWriter>& w) {
   std::string authority(req.Header("Host"));
   if (authority.empty()) authority = "localhost";
   std::string tname = node == nullptr ? "unconfigured"
@@ -184,43 +198,56 @@ void Routes::ServeIpxe(const HttpRequest& req, const Node* node, const std::stri
   }
   HttpResponse r = MemResponse(std::move(*out), "text");  // Warewulf sends "text" literally
   if (node != nullptr) {
-    CountBytes(Seen(node->id, "ipxe", tname + ".ipxe", req.PeerAddress()), &r);
+    CountBytes(Seen(slot->status, "ipxe", tname + ".ipxe", req.PeerAddress()), &r);
   }
   Reply(w, std::move(r), "ipxe");
 }
 
 void Routes::ServeArtifact(const std::shared_ptr<const OpenArtifact>& art,
                            const std::string& compress, const std::string& route,
-                           const std::string& node_id, const std::string& peer,
+                           const std::shared_ptr<NodeStatus>& status, const HttpRequest& req,
                            const std::shared_ptr<ResponseWriter>& w) {
-  auto respond = [this, art, route, node_id, peer, w](
+  auto respond = [this, art, route, status, peer = req.PeerAddress(), w](
                      const std::vector<std::shared_ptr<const SharedFile>>& files,
                      const char* repr) {
     HttpResponse r;
     for (const auto& f : files) r.body.push_back(BodyPiece{f, nullptr, 0, f->size});
-    if (std::strcmp(repr, "gz") == 0 && art->manifest.kind != ArtifactKind::kKernel) {
+    if (!files.empty() && std::strcmp(repr, "gz") == 0 &&
+        art->manifest.kind != ArtifactKind::kKernel) {
       // The gzip members are continuations of one cpio archive (DerivedCache): close it.
       static const auto* trailer = new std::shared_ptr<const std::string>(
           std::make_shared<const std::string>(GzipTrailerMember()));
       r.body.push_back(BodyPiece{nullptr, *trailer, 0, (*trailer)->size()});
     }
     r.content_type = "application/octet-stream";
-    r.etag = "\"" + art->sha_prefix + "-" + repr + "\"";
+    r.etag = ArtifactEtag(*art, repr);
     r.last_modified = art->manifest.created_unix;
     r.extra_headers.emplace_back("Cache-Control", kRevalidate);
-    if (!node_id.empty()) {
-      CountBytes(Seen(node_id, route, art->manifest.Meta("name").value_or(route), peer), &r);
-    }
+    CountBytes(Seen(status, route, art->manifest.Meta("name").value_or(route), peer), &r);
     Reply(w, std::move(r), route);
   };
-  if (compress == "zstd") {
-    if (art->all_zstd) return respond(art->stored, "zst");
-    // Only kernels store raw chunks, and they are served uncompressed.
+  // Stored frames as they are for compress=zstd; raw-stored chunks (kernels) for no compress=
+  // (only kernels store raw chunks, and they are always served uncompressed); else a derived
+  // encoding.
+  bool as_stored = (compress == "zstd" && art->all_zstd) || (compress.empty() && art->all_raw);
+  const char* repr = compress == "gz" ? "gz" : as_stored && compress == "zstd" ? "zst" : "raw";
+  // A wwclient refresh that already has this version: the engine answers 304, so skip opening
+  // the files (most of a 10,000-node cluster's requests, every minute).
+  std::string_view inm = req.Header("If-None-Match");
+  if (!inm.empty() && EtagMatches(inm, ArtifactEtag(*art, repr))) return respond({}, repr);
+  if (as_stored) {
+    auto files = arts_.StoredFiles(*art);
+    if (!files.ok()) {
+      // gc removed a chunk of a version replaced within the last second: the ref is read again
+      // by then.
+      LOG(WARNING) << route << ": " << files.status().ToString();
+      HttpResponse r = HttpResponse::Status(503);
+      r.extra_headers.emplace_back("Retry-After", "1");
+      return Reply(w, std::move(r), route);
+    }
+    return respond(*files, repr);
   }
-  if (compress.empty() && art->all_raw) return respond(art->stored, "raw");
-  Derived kind = compress == "gz" ? Derived::kGzip : Derived::kRaw;
-  const char* repr = kind == Derived::kGzip ? "gz" : "raw";
-  derived_.Ensure(art, kind,
+  derived_.Ensure(art, compress == "gz" ? Derived::kGzip : Derived::kRaw,
                   [this, respond, repr, route, w](
                       Result<std::vector<std::shared_ptr<const SharedFile>>> files) {
                     if (!files.ok()) {
@@ -298,13 +325,15 @@ void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
     if (cfg_.tls && !req.tls) return Reply(w, HttpResponse::Status(403), route);
     if (cfg_.secure && req.peer_port >= 1024) return Reply(w, HttpResponse::Status(401), route);
   }
-  std::shared_ptr<const NodeDb> db = nodes();
-  const Node* node = db->FindByHwaddr(hwaddr);
-  if (node == nullptr) node = db->Find(wwid);
+  // `table` keeps the node's slot alive while this function runs; callbacks that outlive it
+  // hold the node's status entry instead.
+  std::shared_ptr<const NodeTable> table = this->table();
+  const Node* node = table->db->FindByHwaddr(hwaddr);
+  if (node == nullptr) node = table->db->Find(wwid);
   std::string compress;
   req.QueryParam("compress", &compress);
   if (node == nullptr) {
-    if (stage == "ipxe") return ServeIpxe(req, nullptr, hwaddr, w);
+    if (stage == "ipxe") return ServeIpxe(req, nullptr, nullptr, hwaddr, w);
     return Reply(w, HttpResponse::Status(400), route);
   }
   if (!node->asset_key.empty()) {
@@ -312,15 +341,17 @@ void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
     req.QueryParam("assetkey", &key);
     if (key != node->asset_key) return Reply(w, HttpResponse::Status(401), route);
   }
+  NodeSlot* slot = table->SlotOf(node);
   if (stage == "ipxe") {
     if (!compress.empty()) return Reply(w, HttpResponse::Status(404), route);
-    return ServeIpxe(req, node, hwaddr, w);
+    return ServeIpxe(req, node, slot, hwaddr, w);
   }
   if (compress == "gzip") compress = "gz";
   if (!compress.empty() && compress != "gz" && compress != "zstd") {
     return Reply(w, HttpResponse::Status(404), route);
   }
   std::string ref;
+  ArtifactMemo* memo = nullptr;
   if (stage == "kernel" || stage == "kmods") {
     if (node->image_name.empty() && node->kernel_version.empty()) {
       return Reply(w, HttpResponse::Status(400), route);
@@ -337,7 +368,7 @@ void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
       return Reply(w, HttpResponse::Status(art.status().IsNotFound() ? 404 : 500), route);
     }
     if (stage == "kernel") compress.clear();  // the kernel is always sent as it is
-    return ServeArtifact(*art, compress, route, node->id, req.PeerAddress(), w);
+    return ServeArtifact(*art, compress, route, slot->status, req, w);
   } else if (stage == "image") {
     if (node->image_name.empty()) return Reply(w, HttpResponse::Status(400), route);
     ref = "images/" + node->image_name;
@@ -355,11 +386,12 @@ void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
       r.etag = "\"" + (*art)->manifest_id.Hex() + "\"";
       r.last_modified = (*art)->manifest.created_unix;
       r.extra_headers.emplace_back("Cache-Control", kRevalidate);
-      Seen(node->id, "image", "manifest", req.PeerAddress());
+      Seen(slot->status, "image", "manifest", req.PeerAddress());
       return Reply(w, std::move(r), route);
     }
   } else if (stage == "system" || stage == "runtime") {
     ref = "overlays/" + node->id + "/" + stage;
+    memo = stage == "system" ? &slot->system : &slot->runtime;
   } else if (stage == "initramfs") {
     // Two-stage boot: the image's own stage-1 initramfs ("<image>.initramfs") if there is one,
     // else the shared one (`stage1`, scripts/make-stage1.sh), which provisions the node with
@@ -370,12 +402,12 @@ void Routes::Handle(const HttpRequest& req, std::shared_ptr<ResponseWriter> w) {
   } else {
     return Reply(w, HttpResponse::Status(404), route);
   }
-  auto art = arts_.Get(ref);
+  auto art = memo != nullptr ? arts_.Get(ref, memo) : arts_.Get(ref);
   if (!art.ok()) {
     if (!art.status().IsNotFound()) LOG(ERROR) << ref << ": " << art.status().ToString();
     return Reply(w, HttpResponse::Status(art.status().IsNotFound() ? 404 : 500), route);
   }
-  ServeArtifact(*art, compress, route, node->id, req.PeerAddress(), w);
+  ServeArtifact(*art, compress, route, slot->status, req, w);
 }
 
 Result<std::shared_ptr<const OpenArtifact>> Routes::NodeKernel(const Node& node, bool* imported) {
@@ -406,16 +438,13 @@ Result<std::shared_ptr<const OpenArtifact>> Routes::NodeKernel(const Node& node,
 }
 
 std::string Routes::StatusJson() const {
+  std::shared_ptr<const NodeTable> table = this->table();
   std::lock_guard<std::mutex> l(status_mu_);
-  std::vector<const std::pair<const std::string, std::shared_ptr<NodeStatus>>*> sorted;
-  sorted.reserve(status_.size());
-  for (const auto& kv : status_) sorted.push_back(&kv);
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
   std::string out = "{\n  \"nodes\": {";
   bool first = true;
-  for (const auto* kv : sorted) {
-    const std::string& id = kv->first;
-    const NodeStatus& s = *kv->second;
+  for (const Node& n : table->db->nodes()) {  // sorted by id
+    const std::string& id = n.id;
+    const NodeStatus& s = *table->SlotOf(&n)->status;
     out += first ? "\n" : ",\n";
     first = false;
     out += "    \"" + JsonEscape(id) + "\": {\n      \"node name\": \"" + JsonEscape(id) +

@@ -39,6 +39,13 @@ struct NodeStatus {
   std::atomic<uint64_t> bytes_sent{0};  // response bytes written to this node (since start)
 };
 
+// Per-node state that every request of a node touches, kept beside the node database and found
+// by the node's index in it, so the hot path does no second lookup by name.
+struct NodeSlot {
+  std::shared_ptr<NodeStatus> status = std::make_shared<NodeStatus>();  // kept across reloads
+  ArtifactMemo system, runtime;  // the node's overlays (dropped at reload)
+};
+
 class Routes : public HttpHandler {
  public:
   Routes(ServerConfig cfg, Store* store);
@@ -55,11 +62,18 @@ class Routes : public HttpHandler {
 
  private:
   void Reply(const std::shared_ptr<ResponseWriter>& w, HttpResponse r, const std::string& route);
+  // The node database and one NodeSlot per node, in the database's order.
+  struct NodeTable {
+    std::shared_ptr<const NodeDb> db;
+    std::unique_ptr<NodeSlot[]> slots;
+    NodeSlot* SlotOf(const Node* n) const { return &slots[n - db->nodes().data()]; }
+  };
+  std::shared_ptr<const NodeTable> table() const;
   void ServeArtifact(const std::shared_ptr<const OpenArtifact>& art, const std::string& compress,
-                     const std::string& route, const std::string& node_id,
-                     const std::string& peer, const std::shared_ptr<ResponseWriter>& w);
-  void ServeIpxe(const HttpRequest& req, const Node* node, const std::string& hwaddr,
-                 const std::shared_ptr<ResponseWriter>& w);
+                     const std::string& route, const std::shared_ptr<NodeStatus>& status,
+                     const HttpRequest& req, const std::shared_ptr<ResponseWriter>& w);
+  void ServeIpxe(const HttpRequest& req, const Node* node, NodeSlot* slot,
+                 const std::string& hwaddr, const std::shared_ptr<ResponseWriter>& w);
   // The kernel a node boots: the imported kernel its `kernel: version:` names (refs/kernels/<name>;
   // *imported = true), else its image's own kernel, which a `kernel: version:` that names no
   // imported kernel must match as a version prefix (Warewulf's pin) or as a path ending in
@@ -67,28 +81,27 @@ class Routes : public HttpHandler {
   Result<std::shared_ptr<const OpenArtifact>> NodeKernel(const Node& node, bool* imported);
   Result<std::shared_ptr<const tmpl::Template>> LoadTemplate(const std::string& name);
   std::string ArpLookup(const std::string& ip) const;
-  // Records a request of node's in /status and returns its entry (stable: a reload keeps it).
-  std::shared_ptr<NodeStatus> Seen(const std::string& node, std::string_view stage,
-                                   std::string_view sent, const std::string& ip);
+  // Records a request of a node in its /status entry; returns the entry.
+  const std::shared_ptr<NodeStatus>& Seen(const std::shared_ptr<NodeStatus>& status,
+                                          std::string_view stage, std::string_view sent,
+                                          const std::string& ip);
   // Makes r add the bytes it sends to the node's bytes_sent when it completes.
   static void CountBytes(std::shared_ptr<NodeStatus> status, HttpResponse* r);
 
   ServerConfig cfg_;
   Store* store_;
   const HttpServer* engine_ = nullptr;
+  FileCache files_;  // before arts_ and derived_, which use it
   ArtifactCache arts_;
   DerivedCache derived_;
   std::shared_ptr<const tmpl::FuncMap> funcs_;
   mutable std::mutex mu_;
-  std::shared_ptr<const NodeDb> db_;  // GUARDED_BY(mu_)
+  std::shared_ptr<const NodeTable> table_;  // GUARDED_BY(mu_)
   std::map<std::string, std::pair<int64_t, std::shared_ptr<const tmpl::Template>>>
       templates_;                                 // GUARDED_BY(mu_): path -> (mtime, parsed)
   // Every request updates these: their own locks, not mu_ (the node database's), so the loop
-  // threads contend less; a hash map, since a 10,000-node std::map costs 14 string compares.
-  // Entries are shared so that a response in flight keeps counting into its node's entry
-  // without a second lookup, even across a reload.
+  // threads contend less. status_mu_ guards the strings of every NodeStatus.
   mutable std::mutex status_mu_;
-  std::unordered_map<std::string, std::shared_ptr<NodeStatus>> status_;  // GUARDED_BY(status_mu_)
   mutable std::mutex counts_mu_;
   std::map<std::pair<std::string, int>, uint64_t> route_counts_;  // GUARDED_BY(counts_mu_)
 };
