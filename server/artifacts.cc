@@ -78,6 +78,7 @@ Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::Open(const ChunkId& i
   a->manifest_id = id;
   SW_ASSIGN_OR_RETURN(a->manifest, store_->GetManifest(id));
   a->sha_prefix = a->manifest.Sha256Hex().substr(0, 32);
+  a->name = std::string(a->manifest.Meta("name").value_or(""));
   a->stored_paths.reserve(a->manifest.chunks.size());
   for (const auto& c : a->manifest.chunks) {
     std::string path = store_->ChunkPath(c.id);

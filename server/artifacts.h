@@ -63,6 +63,7 @@ struct OpenArtifact {
   std::vector<std::string> stored_paths;  // one per chunk: its file as stored
   std::vector<uint8_t> zstd;  // per chunk: 1 if its file is a zstd frame, 0 if raw bytes
   std::string sha_prefix;                                  // 32 hex digits of the SHA-256
+  std::string name;  // the manifest's "name" meta ("" when none), shown in /status
   bool all_zstd = true;   // every chunk file is a zstd frame
   bool all_raw = true;    // every chunk file is raw bytes
 };

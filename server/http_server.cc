@@ -117,12 +117,26 @@ bool EtagMatches(std::string_view inm, std::string_view etag) {
 }
 
 std::string HttpDate(int64_t t) {
+  // Every response carries two dates (Date, and Last-Modified of what it sends), and both repeat
+  // from one response to the next: remember the last two per thread.
+  struct Cached {
+    int64_t t = -1;
+    std::string text;
+  };
+  thread_local Cached cache[2];
+  thread_local unsigned next = 0;
+  for (const Cached& c : cache) {
+    if (c.t == t) return c.text;
+  }
   time_t tt = static_cast<time_t>(t);
   tm g;
   gmtime_r(&tt, &g);
   char buf[40];
   strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &g);
-  return buf;
+  Cached& slot = cache[next++ % 2];
+  slot.t = t;
+  slot.text = buf;
+  return slot.text;
 }
 
 int64_t ParseHttpDate(std::string_view s) {

@@ -223,7 +223,7 @@ void Routes::ServeArtifact(const std::shared_ptr<const OpenArtifact>& art,
     r.etag = ArtifactEtag(*art, repr);
     r.last_modified = art->manifest.created_unix;
     r.extra_headers.emplace_back("Cache-Control", kRevalidate);
-    CountBytes(Seen(status, route, art->manifest.Meta("name").value_or(route), peer), &r);
+    CountBytes(Seen(status, route, art->name.empty() ? route : art->name, peer), &r);
     Reply(w, std::move(r), route);
   };
   // Stored frames as they are for compress=zstd; raw-stored chunks (kernels) for no compress=
