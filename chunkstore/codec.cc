@@ -41,6 +41,12 @@ ZSTD_DCtx* ThreadDCtx() {
 }  // namespace
 
 std::string ZstdCompress(ByteSpan raw, int level) {
+  ByteSpan z = ZstdCompressScratch(raw, level);
+  return std::string(reinterpret_cast<const char*>(z.data()), z.size());
+}
+
+ByteSpan ZstdCompressScratch(ByteSpan raw, int level) {
+  thread_local std::string out;
   ZSTD_CCtx* c = ThreadCCtx();
   ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
   ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
@@ -52,11 +58,11 @@ std::string ZstdCompress(ByteSpan raw, int level) {
     ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, kMaxWindowLog);
   }
   ZSTD_CCtx_setPledgedSrcSize(c, raw.size());
-  std::string out(ZSTD_compressBound(raw.size()), '\0');
+  // Grows only: resize() zero-fills just the new part, once per thread.
+  if (out.size() < ZSTD_compressBound(raw.size())) out.resize(ZSTD_compressBound(raw.size()));
   size_t n = ZSTD_compress2(c, out.data(), out.size(), raw.data(), raw.size());
   CHECK(!ZSTD_isError(n)) << "zstd compress: " << ZSTD_getErrorName(n);
-  out.resize(n);
-  return out;
+  return ByteSpan(reinterpret_cast<const uint8_t*>(out.data()), n);
 }
 
 Result<std::string> ZstdDecompress(ByteSpan frame, uint64_t expected_size) {

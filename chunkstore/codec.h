@@ -21,6 +21,10 @@ inline constexpr int kOptimizeZstdLevel = 19;
 
 // Compresses raw into one zstd frame at `level`.
 std::string ZstdCompress(ByteSpan raw, int level);
+// The same frame, written to a buffer of the calling thread's that later calls reuse (no
+// allocation, no zero-filling, no page faults per call): the span is valid until this thread's
+// next call.
+ByteSpan ZstdCompressScratch(ByteSpan raw, int level);
 // Decompresses one zstd frame. Corruption if it is not exactly one valid frame whose content size
 // equals expected_size (pass UINT64_MAX to accept any size).
 Result<std::string> ZstdDecompress(ByteSpan frame, uint64_t expected_size = UINT64_MAX);

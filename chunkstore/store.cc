@@ -401,7 +401,10 @@ Status SyncFsOf(const std::string& dir) {
   return Status::OK();
 }
 
-// Renames every temp to its destination, then fsyncs each destination directory once.
+// Renames every temp to its destination, then makes the renames durable: an fsync of each
+// destination directory, or one syncfs when there are many (an image's chunks land in up to 256
+// fan-out directories, and 256 serial directory fsyncs took 0.1 s of a 0.7 s import; syncfs
+// writes back every dirty directory block of the file system at once).
 Status RenameAll(const std::vector<std::pair<std::string, std::string>>& moves) {
   std::set<std::string> dirs;
   for (const auto& [tmp, dest] : moves) {
@@ -409,6 +412,8 @@ Status RenameAll(const std::vector<std::pair<std::string, std::string>>& moves) 
     if (dirs.insert(ddir).second) SW_RETURN_IF_ERROR(MakeDirs(ddir, 0755));
     if (::rename(tmp.c_str(), dest.c_str()) != 0) return FromErrno("rename " + tmp, errno);
   }
+  constexpr size_t kMaxDirFsyncs = 8;
+  if (dirs.size() > kMaxDirFsyncs) return SyncFsOf(*dirs.begin());
   for (const auto& d : dirs) SW_RETURN_IF_ERROR(FsyncDir(d));
   return Status::OK();
 }
