@@ -13,6 +13,7 @@
 
 #include "chunkstore/codec.h"
 #include "common/fs_util.h"
+#include "common/log.h"
 
 namespace sw {
 namespace {
@@ -192,7 +193,51 @@ Status Store::SetRef(std::string_view ref, const ChunkId& manifest) {
   SW_RETURN_IF_ERROR(ValidateRefName(ref));
   std::string path = RefPath(ref);
   SW_RETURN_IF_ERROR(MakeDirs(DirName(path), 0755));
-  return WriteFileAtomic(path, manifest.Hex() + "\n", 0644);
+  SW_RETURN_IF_ERROR(WriteFileAtomic(path, manifest.Hex() + "\n", 0644));
+  BumpRefsGeneration();
+  return Status::OK();
+}
+
+namespace {
+// The refs-generation file holds a decimal number and a newline. It only grows, so a new value
+// written at offset 0 always covers the old one.
+uint64_t ParseGeneration(const char* buf, ssize_t n) {
+  uint64_t v = 0;
+  for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; ++i) v = v * 10 + (buf[i] - '0');
+  return v;
+}
+}  // namespace
+
+Result<uint64_t> Store::RefsGeneration() const {
+  const std::string path = root_ + "/refs-generation";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ENOENT) return uint64_t{0};
+    return FromErrno("open " + path, errno);
+  }
+  char buf[32];
+  ssize_t n = ::pread(fd.get(), buf, sizeof(buf), 0);
+  if (n < 0) return FromErrno("read " + path, errno);
+  return ParseGeneration(buf, n);
+}
+
+void Store::BumpRefsGeneration() {
+  const std::string path = root_ + "/refs-generation";
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  Status s;
+  if (!fd || ::flock(fd.get(), LOCK_EX) != 0) {
+    s = FromErrno("open " + path, errno);
+  } else {
+    char buf[32];
+    ssize_t n = ::pread(fd.get(), buf, sizeof(buf), 0);
+    std::string next = std::to_string(ParseGeneration(buf, std::max<ssize_t>(n, 0)) + 1) + "\n";
+    if (::pwrite(fd.get(), next.data(), next.size(), 0) != static_cast<ssize_t>(next.size())) {
+      s = FromErrno("write " + path, errno);
+    }
+  }  // closing fd releases the flock
+  if (!s.ok()) {
+    LOG(WARNING) << s.ToString() << ": a running stormwulfd may serve the old refs for up to 30 s";
+  }
 }
 
 Result<ChunkId> Store::GetRef(std::string_view ref) const {
@@ -235,6 +280,7 @@ Result<size_t> Store::DeleteRefs(const std::vector<std::string>& refs) {
     }
     return changed;
   }));
+  if (!existed.empty()) BumpRefsGeneration();
   return existed.size();
 }
 
@@ -323,8 +369,13 @@ Status Store::SetRefsPacked(const std::vector<std::pair<std::string, ChunkId>>& 
     return true;
   }));
   // The new values are durable; loose files of the same names would shadow them.
-  for (const auto& [name, id] : refs) SW_RETURN_IF_ERROR(UnlinkLooseRef(name).status());
-  return Status::OK();
+  Status s;
+  for (const auto& [name, id] : refs) {
+    s = UnlinkLooseRef(name).status();
+    if (!s.ok()) break;
+  }
+  BumpRefsGeneration();  // packed-refs changed even if a loose file could not be removed
+  return s;
 }
 
 Result<std::vector<std::pair<std::string, ChunkId>>> Store::ListRefs(
@@ -553,6 +604,7 @@ Status ChunkBatch::Commit() {
   if (!s.ok()) {
     for (const auto& [tmp, dest] : moves) ::unlink(tmp.c_str());
   }
+  store_->BumpRefsGeneration();  // even on failure: some renames may have happened
   return s;
 }
 

@@ -107,6 +107,13 @@ class Store {
   Result<size_t> DeleteRefs(const std::vector<std::string>& refs);
   // All refs whose name starts with prefix ("" for all), sorted by name.
   Result<std::vector<std::pair<std::string, ChunkId>>> ListRefs(std::string_view prefix) const;
+  // A counter in <store>/refs-generation that every ref change made through Store (SetRef,
+  // SetRefsPacked, DeleteRef(s), ChunkBatch::Commit) increases once the change is in place. A
+  // reader that read value G before reading a ref may keep what it read while the counter
+  // still says G: stormwulfd checks it once a second instead of re-reading thousands of refs.
+  // 0 when the file does not exist. A writer killed between its change and the increase leaves
+  // the counter behind, so readers must still re-read refs now and then.
+  Result<uint64_t> RefsGeneration() const;
 
   // ---- locking (see the header comment). Blocking.
   Result<StoreLock> LockShared() const;
@@ -125,6 +132,10 @@ class Store {
   Status EditPackedRefs(const std::function<bool(PackedRefs*)>& edit);
   // Unlinks a loose ref file (false if there was none) and its now-empty parent directories.
   Result<bool> UnlinkLooseRef(std::string_view ref);
+  // Increases the refs generation (under an flock of its file). A failure is only logged: the
+  // refs already changed, and readers re-read refs within their maximum age anyway.
+  void BumpRefsGeneration();
+  friend class ChunkBatch;
 
   std::string root_;
   mutable std::mutex packed_mu_;

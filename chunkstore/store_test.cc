@@ -272,6 +272,47 @@ TEST_F(StoreTest, PackedRefsFromLargeBatchesAndLooseShadowing) {
   EXPECT_TRUE(store_->ListRefs("").status().IsCorruption());
 }
 
+TEST_F(StoreTest, EveryRefChangeMovesTheRefsGeneration) {
+  Manifest m;
+  m.kind = ArtifactKind::kOverlay;
+  const ChunkId mid = *store_->PutManifest(m);
+  auto gen = [&] { return *store_->RefsGeneration(); };
+  EXPECT_EQ(gen(), 0u) << "a new store";
+  uint64_t g = gen();
+  auto moved = [&] {
+    uint64_t now = gen();
+    bool up = now > g;
+    g = now;
+    return up;
+  };
+  ASSERT_TRUE(store_->SetRef("images/a", mid).ok());
+  EXPECT_TRUE(moved()) << "SetRef";
+  ASSERT_TRUE(store_->SetRefsPacked({{"overlays/n1/system", mid}}).ok());
+  EXPECT_TRUE(moved()) << "SetRefsPacked";
+  {
+    ChunkBatch batch(store_.get());
+    ASSERT_TRUE(batch.SetRef("overlays/n2/system", mid).ok());
+    ASSERT_TRUE(batch.Commit().ok());
+  }
+  EXPECT_TRUE(moved()) << "a batch with loose refs";
+  {
+    ChunkBatch batch(store_.get());
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(batch.SetRef("overlays/m" + std::to_string(i) + "/system", mid).ok());
+    }
+    ASSERT_TRUE(batch.Commit().ok());
+  }
+  EXPECT_TRUE(moved()) << "a batch with packed refs";
+  ASSERT_TRUE(store_->DeleteRef("images/a").ok());
+  EXPECT_TRUE(moved()) << "DeleteRef";
+  EXPECT_EQ(*store_->DeleteRefs({"images/none"}), 0u);
+  EXPECT_FALSE(moved()) << "deleting nothing changes nothing";
+  // Another Store object (stormwulfd's) reads the same counter.
+  auto reader = Store::Open(root_, {});
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(*(*reader)->RefsGeneration(), g);
+}
+
 TEST_F(StoreTest, WritersShareTheLockAndGcExcludesThem) {
   auto w1 = store_->LockShared();
   auto w2 = store_->LockShared();

@@ -115,13 +115,29 @@ Result<std::shared_ptr<const OpenArtifact>> ArtifactCache::Get(const std::string
   uint64_t now = MonotonicNanos() / 1000000;
   {
     std::lock_guard<std::mutex> l(memo->mu);
-    if (memo->art && now - memo->checked_ms < kRecheckMs) return memo->art;
+    if (memo->art && Current(memo->checked_ms, memo->generation, now)) return memo->art;
   }
   SW_ASSIGN_OR_RETURN(Entry e, GetEntry(ref));
   std::lock_guard<std::mutex> l(memo->mu);
   memo->art = e.art;
   memo->checked_ms = e.checked_ms;
+  memo->generation = e.generation;
   return e.art;
+}
+
+bool ArtifactCache::Current(uint64_t checked_ms, uint64_t generation, uint64_t now) {
+  if (now - checked_ms < kRecheckMs) return true;
+  // Refresh the generation first: GetEntry tags what it reads next with it.
+  if (now - generation_read_ms_.load(std::memory_order_acquire) >= kRecheckMs) {
+    std::unique_lock<std::mutex> l(generation_mu_, std::try_to_lock);
+    if (l.owns_lock() && now - generation_read_ms_.load() >= kRecheckMs) {
+      auto g = store_->RefsGeneration();
+      generation_.store(g.ok() ? *g : kNoGeneration, std::memory_order_release);
+      generation_read_ms_.store(now, std::memory_order_release);
+    }
+  }
+  return now - checked_ms < kMaxAgeMs && generation != kNoGeneration &&
+         generation == generation_.load(std::memory_order_acquire);
 }
 
 Result<ArtifactCache::Entry> ArtifactCache::GetEntry(const std::string& ref) {
@@ -131,7 +147,7 @@ Result<ArtifactCache::Entry> ArtifactCache::GetEntry(const std::string& ref) {
     std::lock_guard<std::mutex> l(mu_);
     auto it = refs_.find(ref);
     if (it != refs_.end()) {
-      if (now - it->second.checked_ms < kRecheckMs) return it->second;
+      if (Current(it->second.checked_ms, it->second.generation, now)) return it->second;
       cached = it->second.art;
     }
   }
@@ -144,6 +160,8 @@ Result<ArtifactCache::Entry> ArtifactCache::GetEntry(const std::string& ref) {
     if (it != refs_.end() && now - it->second.checked_ms < kRecheckMs) return it->second;
     if (it != refs_.end()) cached = it->second.art;
   }
+  // Read before the ref: a change after this point moves the generation past it.
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
   auto id = store_->GetRef(ref);
   if (!id.ok()) {
     std::lock_guard<std::mutex> l(mu_);
@@ -156,7 +174,7 @@ Result<ArtifactCache::Entry> ArtifactCache::GetEntry(const std::string& ref) {
   } else {
     SW_ASSIGN_OR_RETURN(art, Open(*id));
   }
-  Entry e{std::move(art), now};
+  Entry e{std::move(art), now, generation};
   std::lock_guard<std::mutex> l(mu_);
   refs_[ref] = e;
   return e;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -74,6 +75,7 @@ struct ArtifactMemo {
   std::mutex mu;
   std::shared_ptr<const OpenArtifact> art;  // GUARDED_BY(mu)
   uint64_t checked_ms = 0;                  // GUARDED_BY(mu)
+  uint64_t generation = 0;                  // GUARDED_BY(mu)
 };
 
 class ArtifactCache {
@@ -101,11 +103,21 @@ class ArtifactCache {
   struct Entry {
     std::shared_ptr<const OpenArtifact> art;
     uint64_t checked_ms = 0;  // when the ref was last read (monotonic ms)
+    uint64_t generation = 0;  // the store's refs generation, read before the ref was
   };
+  // A ref read less than kRecheckMs ago is current. After that it still is while the store's
+  // refs generation (Store::RefsGeneration, itself read at most once per kRecheckMs) has not
+  // moved, up to kMaxAgeMs: 10,000 nodes' refs cost one read a second, not 10,000.
   static constexpr uint64_t kRecheckMs = 1000;
+  static constexpr uint64_t kMaxAgeMs = 30000;
+  static constexpr uint64_t kNoGeneration = ~uint64_t{0};
+  bool Current(uint64_t checked_ms, uint64_t generation, uint64_t now_ms);
   Result<Entry> GetEntry(const std::string& ref);
   Store* store_;
   FileCache* files_;
+  std::mutex generation_mu_;  // one reader of the generation file at a time
+  std::atomic<uint64_t> generation_{kNoGeneration};
+  std::atomic<uint64_t> generation_read_ms_{0};
   std::mutex open_mu_;  // serializes resolving and opening (single flight)
   std::mutex mu_;
   std::unordered_map<std::string, Entry> refs_;  // GUARDED_BY(mu_)

@@ -132,5 +132,25 @@ TEST_F(ArtifactsTest, MemoFollowsTheRefWithinASecond) {
   EXPECT_TRUE(c.status().IsNotFound()) << c.status().ToString();
 }
 
+TEST_F(ArtifactsTest, UnchangedRefsGenerationKeepsRefsCachedPastASecond) {
+  FileCache files(16);
+  ArtifactCache arts(store_.get(), &files);
+  ChunkId v1 = Put("overlays/n1/runtime", "one\n");
+  ChunkId v2 = Put("overlays/n2/runtime", "two\n");
+  ASSERT_EQ((*arts.Get("overlays/n1/runtime"))->manifest_id, v1);
+  // Let the cache tag the entry with the current generation (it reads the counter once a
+  // second), then change the ref file behind Store's back: no generation move.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  ASSERT_EQ((*arts.Get("overlays/n1/runtime"))->manifest_id, v1);
+  ASSERT_TRUE(WriteFileAtomic(store_->RefPath("overlays/n1/runtime"), v2.Hex() + "\n", 0644).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ((*arts.Get("overlays/n1/runtime"))->manifest_id, v1)
+      << "the generation did not move: the ref is not read again";
+  // Any ref change through Store moves it, and the ref is read again within a second.
+  Put("overlays/n3/runtime", "three\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ((*arts.Get("overlays/n1/runtime"))->manifest_id, v2);
+}
+
 }  // namespace
 }  // namespace sw
