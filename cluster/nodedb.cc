@@ -162,6 +162,29 @@ void Merge(Node* into, std::vector<std::string>* args, const Fields& f) {
 
 }  // namespace
 
+namespace {
+// "aa:bb:cc:dd:ee:ff" or "AA-BB-CC-DD-EE-FF" -> its 48-bit value; false for anything else.
+bool ParseMac48(std::string_view s, uint64_t* out) {
+  if (s.size() != 17) return false;
+  uint64_t v = 0;
+  for (size_t i = 0; i < 17; ++i) {
+    char c = s[i];
+    if (i % 3 == 2) {
+      if (c != ':' && c != '-') return false;
+      continue;
+    }
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (d < 0) return false;
+    v = v << 4 | static_cast<uint64_t>(d);
+  }
+  *out = v;
+  return true;
+}
+}  // namespace
+
 std::string NormalizeHwaddr(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
@@ -266,6 +289,7 @@ Result<std::shared_ptr<const NodeDb>> NodeDb::Parse(std::string_view yaml, const
         return Status::InvalidArgument(name + ": hwaddr " + d.hwaddr + " is used by both '" +
                                        db->nodes_[it->second].id + "' and '" + n.id + "'");
       }
+      if (uint64_t mac; ParseMac48(d.hwaddr, &mac)) db->by_mac_.emplace(mac, i);
     }
   }
   return std::shared_ptr<const NodeDb>(db);
@@ -277,6 +301,10 @@ const Node* NodeDb::Find(std::string_view id) const {
 }
 
 const Node* NodeDb::FindByHwaddr(std::string_view hwaddr) const {
+  if (uint64_t mac; ParseMac48(hwaddr, &mac)) {
+    auto m = by_mac_.find(mac);
+    return m == by_mac_.end() ? nullptr : &nodes_[m->second];
+  }
   auto it = by_hwaddr_.find(NormalizeHwaddr(hwaddr));
   return it == by_hwaddr_.end() ? nullptr : &nodes_[it->second];
 }

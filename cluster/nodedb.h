@@ -61,6 +61,9 @@ class NodeDb {
   std::vector<Node> nodes_;
   std::unordered_map<std::string, size_t> by_id_;
   std::unordered_map<std::string, size_t> by_hwaddr_;
+  // The same for 48-bit MACs, keyed by their value: every request looks its node up here, and an
+  // integer key costs no string hash or compare (by_hwaddr_ still serves longer addresses).
+  std::unordered_map<uint64_t, size_t> by_mac_;
 };
 
 // "AA-BB-CC-DD-EE-FF" / "aa:bb:cc:dd:ee:ff" -> "aa:bb:cc:dd:ee:ff"; anything else lower-cased.

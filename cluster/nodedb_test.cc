@@ -75,6 +75,27 @@ TEST(NodeDbTest, EveryNicIdentifiesTheNode) {
   EXPECT_EQ(db->FindByHwaddr("00:00:00:00:00:00"), nullptr);
 }
 
+TEST(NodeDbTest, LongAndOddHwaddrsAreFoundToo) {
+  // MACs are looked up by value; anything else (an InfiniBand GUID, a name) by its text.
+  auto db = *NodeDb::Parse(R"(nodes:
+  ib1:
+    network devices:
+      ib0: {hwaddr: "80:00:00:48:FE:80:00:00:00:00:00:00:00:02:C9:03:00:1F:13:A1"}
+  odd:
+    network devices:
+      x: {hwaddr: "not-a-mac"}
+  eth:
+    network devices:
+      e: {hwaddr: "0A:1B:2C:3D:4E:5F"}
+)");
+  EXPECT_EQ(db->FindByHwaddr("80-00-00-48-fe-80-00-00-00-00-00-00-00-02-c9-03-00-1f-13-a1")->id,
+            "ib1");
+  EXPECT_EQ(db->FindByHwaddr("NOT-A-MAC")->id, "odd");
+  EXPECT_EQ(db->FindByHwaddr("0a-1b-2c-3d-4e-5f")->id, "eth");
+  EXPECT_EQ(db->FindByHwaddr("0a:1b:2c:3d:4e:5e"), nullptr);
+  EXPECT_EQ(db->FindByHwaddr("0a:1b:2c:3d:4e:5g"), nullptr);
+}
+
 TEST(NodeDbTest, ErrorsNameTheProblem) {
   auto bad = NodeDb::Parse("nodes:\n  n1:\n    profiles: [nope]\n");
   ASSERT_FALSE(bad.ok());

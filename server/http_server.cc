@@ -248,6 +248,10 @@ class HttpServer::Loop {
   std::mutex post_mu_;
   std::vector<std::function<void()>> posted_;  // GUARDED_BY(post_mu_)
   std::unordered_map<uint64_t, Conn*> live_;
+  // The connection whose request the handler is running right now (on this thread), so that a
+  // handler answering synchronously (most do) skips the live_ lookup.
+  Conn* handling_ = nullptr;
+  uint64_t handling_gen_ = 0;
   // Every connection's deadline (header, idle, send, handshake): what expired costs O(expired)
   // per tick, not a scan of all connections.
   TimerWheel wheel_{NowMs()};
@@ -471,6 +475,7 @@ void HttpServer::Loop::Accepted(int fd, bool tls) {
 }
 
 void HttpServer::Loop::Deliver(uint64_t gen, HttpResponse resp) {
+  if (handling_ != nullptr && handling_gen_ == gen) return handling_->Deliver(std::move(resp));
   auto it = live_.find(gen);
   if (it == live_.end()) return;  // the client went away: drop the response
   it->second->Deliver(std::move(resp));
@@ -624,7 +629,10 @@ void HttpServer::Loop::Conn::TryProcess() {
   auto writer = std::make_shared<ConnWriter>(loop_, gen_, loop_->thread_id_);
   // The handler may answer synchronously (Deliver runs before Handle returns) or later; the
   // request's views point into in_, so the head is dropped from in_ only after Handle.
+  loop_->handling_ = this;
+  loop_->handling_gen_ = gen_;
   loop_->sh_->handler->Handle(req, writer);
+  loop_->handling_ = nullptr;
   if (!closing_) in_.erase(0, static_cast<size_t>(n));
 }
 
