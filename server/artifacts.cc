@@ -142,15 +142,15 @@ bool ArtifactCache::Current(uint64_t checked_ms, uint64_t generation, uint64_t n
 
 Result<ArtifactCache::Entry> ArtifactCache::GetEntry(const std::string& ref) {
   uint64_t now = MonotonicNanos() / 1000000;
-  std::shared_ptr<const OpenArtifact> cached;
+  Entry found;
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = refs_.find(ref);
-    if (it != refs_.end()) {
-      if (Current(it->second.checked_ms, it->second.generation, now)) return it->second;
-      cached = it->second.art;
-    }
+    if (it != refs_.end()) found = it->second;
   }
+  // Outside mu_: Current() may read the generation file.
+  if (found.art && Current(found.checked_ms, found.generation, now)) return found;
+  std::shared_ptr<const OpenArtifact> cached = std::move(found.art);
   // One opener at a time: a storm of first requests must share one set of open chunk files,
   // not open the whole artifact once per request.
   std::lock_guard<std::mutex> opening(open_mu_);

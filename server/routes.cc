@@ -207,34 +207,34 @@ void Routes::ServeArtifact(const std::shared_ptr<const OpenArtifact>& art,
                            const std::string& compress, const std::string& route,
                            const std::shared_ptr<NodeStatus>& status, const HttpRequest& req,
                            const std::shared_ptr<ResponseWriter>& w) {
-  auto respond = [this, art, route, status, peer = req.PeerAddress(), w](
-                     const std::vector<std::shared_ptr<const SharedFile>>& files,
-                     const char* repr) {
+  // Stored frames as they are for compress=zstd; raw-stored chunks (kernels) for no compress=
+  // (only kernels store raw chunks, and they are always served uncompressed); else a derived
+  // encoding.
+  bool as_stored = (compress == "zstd" && art->all_zstd) || (compress.empty() && art->all_raw);
+  const char* repr = compress == "gz" ? "gz" : as_stored && compress == "zstd" ? "zst" : "raw";
+  std::string etag = ArtifactEtag(*art, repr);
+  bool gz = std::strcmp(repr, "gz") == 0;
+  auto respond = [this, art, route, status, peer = req.PeerAddress(), w, etag, gz](
+                     const std::vector<std::shared_ptr<const SharedFile>>& files) {
     HttpResponse r;
     for (const auto& f : files) r.body.push_back(BodyPiece{f, nullptr, 0, f->size});
-    if (!files.empty() && std::strcmp(repr, "gz") == 0 &&
-        art->manifest.kind != ArtifactKind::kKernel) {
+    if (!files.empty() && gz && art->manifest.kind != ArtifactKind::kKernel) {
       // The gzip members are continuations of one cpio archive (DerivedCache): close it.
       static const auto* trailer = new std::shared_ptr<const std::string>(
           std::make_shared<const std::string>(GzipTrailerMember()));
       r.body.push_back(BodyPiece{nullptr, *trailer, 0, (*trailer)->size()});
     }
     r.content_type = "application/octet-stream";
-    r.etag = ArtifactEtag(*art, repr);
+    r.etag = etag;
     r.last_modified = art->manifest.created_unix;
     r.extra_headers.emplace_back("Cache-Control", kRevalidate);
     CountBytes(Seen(status, route, art->name.empty() ? route : art->name, peer), &r);
     Reply(w, std::move(r), route);
   };
-  // Stored frames as they are for compress=zstd; raw-stored chunks (kernels) for no compress=
-  // (only kernels store raw chunks, and they are always served uncompressed); else a derived
-  // encoding.
-  bool as_stored = (compress == "zstd" && art->all_zstd) || (compress.empty() && art->all_raw);
-  const char* repr = compress == "gz" ? "gz" : as_stored && compress == "zstd" ? "zst" : "raw";
   // A wwclient refresh that already has this version: the engine answers 304, so skip opening
   // the files (most of a 10,000-node cluster's requests, every minute).
   std::string_view inm = req.Header("If-None-Match");
-  if (!inm.empty() && EtagMatches(inm, ArtifactEtag(*art, repr))) return respond({}, repr);
+  if (!inm.empty() && EtagMatches(inm, etag)) return respond({});
   if (as_stored) {
     auto files = arts_.StoredFiles(*art);
     if (!files.ok()) {
@@ -245,16 +245,16 @@ void Routes::ServeArtifact(const std::shared_ptr<const OpenArtifact>& art,
       r.extra_headers.emplace_back("Retry-After", "1");
       return Reply(w, std::move(r), route);
     }
-    return respond(*files, repr);
+    return respond(*files);
   }
-  derived_.Ensure(art, compress == "gz" ? Derived::kGzip : Derived::kRaw,
-                  [this, respond, repr, route, w](
+  derived_.Ensure(art, gz ? Derived::kGzip : Derived::kRaw,
+                  [this, respond, route, w](
                       Result<std::vector<std::shared_ptr<const SharedFile>>> files) {
                     if (!files.ok()) {
                       LOG(ERROR) << route << ": " << files.status().ToString();
                       return Reply(w, HttpResponse::Status(500), route);
                     }
-                    respond(*files, repr);
+                    respond(*files);
                   });
 }
 

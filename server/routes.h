@@ -18,7 +18,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "chunkstore/store.h"
 #include "cluster/nodedb.h"
