@@ -59,23 +59,24 @@ npid=$!
 trap '[ -n "$pid" ] && kill $pid 2>/dev/null; kill $npid 2>/dev/null; rm -rf "$W" "$R"' EXIT
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$nport/image.img.gz" && break; sleep 0.05; done
 
+# Each run starts from an empty root; removing the previous root is not timed (for either side).
 ours() {  # cache kept or not is the caller's business
-  rm -rf "$R/root"
   "$WWCLIENT" provision --server "$URL" --wwid "$MAC" --root "$R/root" --cache "$R/cache" --quiet
 }
 anchor() {
-  rm -rf "$R/root2" && mkdir -p "$R/root2"
+  mkdir -p "$R/root2"
   curl -fsS "http://127.0.0.1:$nport/image.img.gz" | gzip -d | (cd "$R/root2" && cpio -idm --quiet 2>/dev/null)
 }
-timed() { local t0; t0=$(now); "$@"; echo "$(now) - $t0" | bc; }
+timed() {  # timed ROOT CMD: CMD's seconds, starting from an empty ROOT
+  local t0; rm -rf "$1"; shift; t0=$(now); "$@"; echo "$(now) - $t0" | bc; }
 
 size=$(du -sb "$W/tree" | cut -f1)
-anchor  # warm-up (page cache)
+rm -rf "$R/root2"; anchor  # warm-up (page cache)
 declare -a oc ac ow aw
 for rep in $(seq "$REPS"); do
   rm -rf "$R/cache"
-  oc+=("$(timed ours)")
-  ac+=("$(timed anchor)")
+  oc+=("$(timed "$R/root" ours)")
+  ac+=("$(timed "$R/root2" anchor)")
 done
 # Same content check: both roots hold the tree.
 diff -r "$W/tree" "$R/root" >/dev/null || { echo "ours differs from the tree" >&2; exit 1; }
@@ -87,11 +88,11 @@ find "$W/tree" -type f | sort | awk 'NR % 50 == 0' | while read -r f; do echo "u
 "$SWCTL" image import "$W/tree" img --store "$W/store" --no-kernel --no-default-excludes -q
 warewulf_image
 sleep 1.2  # stormwulfd re-reads refs at most once a second
-anchor  # warm-up (page cache)
+rm -rf "$R/root2"; anchor  # warm-up (page cache)
 for rep in $(seq "$REPS"); do
   rm -rf "$R/cache" && cp -a "$R/cache-v1" "$R/cache"  # every warm run starts from the v1 cache
-  ow+=("$(timed ours)")
-  aw+=("$(timed anchor)")
+  ow+=("$(timed "$R/root" ours)")
+  aw+=("$(timed "$R/root2" anchor)")
 done
 diff -r "$W/tree" "$R/root" >/dev/null || { echo "ours (warm) differs from the new tree" >&2; exit 1; }
 
