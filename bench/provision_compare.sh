@@ -71,7 +71,7 @@ timed() {  # timed ROOT CMD: CMD's seconds, starting from an empty ROOT
   local t0; rm -rf "$1"; shift; t0=$(now); "$@"; echo "$(now) - $t0" | bc; }
 
 size=$(du -sb "$W/tree" | cut -f1)
-rm -rf "$R/root2"; anchor  # warm-up (page cache)
+timed "$R/root2" anchor > /dev/null  # warm-up (page cache)
 declare -a oc ac ow aw
 for rep in $(seq "$REPS"); do
   rm -rf "$R/cache"
@@ -88,7 +88,7 @@ find "$W/tree" -type f | sort | awk 'NR % 50 == 0' | while read -r f; do echo "u
 "$SWCTL" image import "$W/tree" img --store "$W/store" --no-kernel --no-default-excludes -q
 warewulf_image
 sleep 1.2  # stormwulfd re-reads refs at most once a second
-rm -rf "$R/root2"; anchor  # warm-up (page cache)
+timed "$R/root2" anchor > /dev/null  # warm-up (page cache)
 for rep in $(seq "$REPS"); do
   rm -rf "$R/cache" && cp -a "$R/cache-v1" "$R/cache"  # every warm run starts from the v1 cache
   ow+=("$(timed "$R/root" ours)")
