@@ -67,6 +67,12 @@ void Manifest::SetMeta(std::string_view key, std::string_view value) {
   meta.emplace_back(std::string(key), std::string(value));
 }
 
+bool Manifest::SameContentAs(const Manifest& other) const {
+  Manifest probe = *this;
+  probe.created_unix = other.created_unix;
+  return probe.Encode() == other.Encode();
+}
+
 std::string Manifest::Sha256Hex() const { return HexEncode(sha256.data(), sha256.size()); }
 
 std::string Manifest::Encode() const {

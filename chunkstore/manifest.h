@@ -58,6 +58,9 @@ struct Manifest {
     return Decode(ByteSpan(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
   }
   ChunkId Id() const { return ChunkId::Of(Encode()); }
+  // Everything but created_unix equal: the same artifact made at another time. Callers that
+  // re-make an artifact keep the older manifest then, so refs and Last-Modified do not move.
+  bool SameContentAs(const Manifest& other) const;
   std::string Sha256Hex() const;
 };
 

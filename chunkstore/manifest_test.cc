@@ -43,6 +43,22 @@ TEST(ManifestTest, RoundTripIsDeterministic) {
   EXPECT_EQ(m2.Id(), m.Id());
 }
 
+TEST(ManifestTest, SameContentIgnoresOnlyTheCreationTime) {
+  Manifest m = Sample();
+  Manifest later = m;
+  later.created_unix += 5;
+  EXPECT_NE(later.Id(), m.Id());
+  EXPECT_TRUE(later.SameContentAs(m));
+  EXPECT_TRUE(m.SameContentAs(later));
+  Manifest other = later;
+  other.SetMeta("name", "rocky9.1");
+  EXPECT_FALSE(other.SameContentAs(m));
+  other = later;
+  other.chunks[0].raw_size += 1;
+  other.total_raw_size += 1;
+  EXPECT_FALSE(other.SameContentAs(m));
+}
+
 TEST(ManifestTest, RejectsEveryCorruption) {
   std::string good = Sample().Encode();
   EXPECT_TRUE(Manifest::Decode(good.substr(0, 10)).status().IsCorruption());

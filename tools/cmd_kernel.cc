@@ -161,7 +161,18 @@ int Import(const std::vector<std::string>& args) {
     return 2;
   }
 
-  // The modules layer first, then the kernel that links to it, then the ref.
+  // The modules layer first, then the kernel that links to it, then the ref. A re-import of
+  // the same kernel and modules keeps the manifests the ref has (only their creation time would
+  // differ), so the ref and the Last-Modified that nodes see stay put.
+  std::optional<Manifest> old_kernel, old_modules;
+  if (auto old = store->GetRef(ref); old.ok()) {
+    if (auto m = store->GetManifest(*old); m.ok()) old_kernel = std::move(*m);
+  }
+  if (auto link = old_kernel ? old_kernel->Meta("modules") : std::nullopt) {
+    if (auto mid = ChunkId::FromHex(*link)) {
+      if (auto m = store->GetManifest(*mid); m.ok()) old_modules = std::move(*m);
+    }
+  }
   std::vector<std::pair<std::string, std::string>> kmeta = {
       {"name", name}, {"kernel_version", version}, {"origin", "import"}, {"source", source}};
   std::string modules_desc = "none";
@@ -184,20 +195,23 @@ int Import(const std::vector<std::string>& args) {
     auto r = BuildArtifact(store.get(), std::move(*entries), bo);
     progress.Done();
     if (!r.ok()) return Fail(r.status().WithContext("modules " + moddir));
-    kmeta.emplace_back("modules", r->manifest_id.Hex());
+    bool same = old_modules && r->manifest.SameContentAs(*old_modules);
+    kmeta.emplace_back("modules", same ? old_modules->Id().Hex() : r->manifest_id.Hex());
     modules_desc = HumanBytes(r->manifest.total_raw_size) + " in " +
                    std::to_string(r->segments) + " segments (" + std::to_string(r->entries) +
                    " entries, " + std::to_string(r->segments_new) + " new segments)";
   }
   auto kr = StoreBlob(store.get(), kernel_file, ArtifactKind::kKernel, kmeta);
   if (!kr.ok()) return Fail(kr.status().WithContext("kernel " + kernel_file));
-  if (Status s = store->SetRef(ref, kr->manifest_id); !s.ok()) return Fail(s);
+  ChunkId kernel_id = kr->manifest_id;
+  if (old_kernel && kr->manifest.SameContentAs(*old_kernel)) kernel_id = old_kernel->Id();
+  if (Status s = store->SetRef(ref, kernel_id); !s.ok()) return Fail(s);
   if (!quiet) {
     printf("imported kernel '%s' (%s) in %.2fs\n", name.c_str(), version.c_str(),
            static_cast<double>(MonotonicNanos() - t0) / 1e9);
     printf("  kernel   %s\n  modules  %s\n  manifest %s\n",
            HumanBytes(kr->manifest.total_raw_size).c_str(), modules_desc.c_str(),
-           kr->manifest_id.Hex().c_str());
+           kernel_id.Hex().c_str());
     printf("use it with `kernel: {version: %s}` on a node or profile in nodes.conf\n", name.c_str());
   }
   return 0;

@@ -448,10 +448,8 @@ class OverlayBuilder {
       ChunkId made = r.manifest_id;
       auto old = store_->GetRef(ref);
       if (old.ok() && *old != made) {
-        if (auto om = store_->GetManifest(*old); om.ok()) {
-          Manifest probe = r.manifest;
-          probe.created_unix = om->created_unix;
-          if (probe.Id() == *old) made = *old;
+        if (auto om = store_->GetManifest(*old); om.ok() && r.manifest.SameContentAs(*om)) {
+          made = *old;
         }
       }
       bool recordable = inputs.has_value();

@@ -6,12 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "chunkstore/newc.h"
 #include "chunkstore/store.h"
@@ -112,10 +114,15 @@ TEST_F(KernelTest, ImportFromFileWithModulesDirectory) {
   EXPECT_EQ(r.rc, 0);
   EXPECT_NE(r.out.find("lib/modules/6.9.1-test"), std::string::npos) << r.out;
 
-  // Re-import is idempotent in content: same kernel and modules manifests.
+  // Re-import, a second later, is idempotent: the ref keeps the same kernel and modules
+  // manifests (only their creation time would differ).
   std::string before(s.kernel.Meta("modules").value_or(""));
+  auto ref_before = OpenStore()->GetRef("kernels/kx");
+  ASSERT_TRUE(ref_before.ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   ASSERT_EQ(Cmd("kernel import " + dir_ + "/vmlinuz kx --quiet --modules " + mods).rc, 0);
   EXPECT_EQ(Load("kx").kernel.Meta("modules").value_or(""), before);
+  EXPECT_EQ(OpenStore()->GetRef("kernels/kx")->Hex(), ref_before->Hex());
 }
 
 TEST_F(KernelTest, InstalledVersionUnderRootAndNameDefaultsToVersion) {
