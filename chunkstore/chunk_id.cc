@@ -3,6 +3,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "chunkstore/chunk_id_avx2.h"
 #include "common/hex.h"
 #include "common/log.h"
 
@@ -27,9 +28,27 @@ ChunkId FromHash(XXH128_hash_t h) {
   std::memcpy(id.bytes.data(), c.digest, 16);
   return id;
 }
+
+#ifdef SW_XXH3_AVX2
+// XXH3's AVX2 loop is about twice its SSE2 one (the baseline this file is built for); one check
+// of the CPU, at first use.
+bool HaveAvx2() {
+  static const bool have = __builtin_cpu_supports("avx2");
+  return have;
+}
+#endif
 }  // namespace
 
-ChunkId ChunkId::Of(ByteSpan data) { return FromHash(XXH3_128bits(data.data(), data.size())); }
+ChunkId ChunkId::Of(ByteSpan data) {
+#ifdef SW_XXH3_AVX2
+  if (HaveAvx2()) {
+    ChunkId id;
+    SwXxh3Avx2Oneshot(data.data(), data.size(), id.bytes.data());
+    return id;
+  }
+#endif
+  return FromHash(XXH3_128bits(data.data(), data.size()));
+}
 
 bool ChunkId::IsZero() const {
   for (uint8_t b : bytes) {
@@ -44,6 +63,9 @@ ChunkHasher::ChunkHasher() : state_(XXH3_createState()) {
 }
 ChunkHasher::~ChunkHasher() { XXH3_freeState(static_cast<XXH3_state_t*>(state_)); }
 void ChunkHasher::Update(ByteSpan data) {
+#ifdef SW_XXH3_AVX2
+  if (HaveAvx2()) return SwXxh3Avx2Update(state_, data.data(), data.size());
+#endif
   XXH3_128bits_update(static_cast<XXH3_state_t*>(state_), data.data(), data.size());
 }
 ChunkId ChunkHasher::Finish() const {
