@@ -1,6 +1,8 @@
 #include "agent/provision.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -9,7 +11,11 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -161,7 +167,7 @@ class SegmentWriter {
 
 // A cache entry: temp + rename, no fsync. Entries are verified on every read, so a torn or empty
 // file after a crash only costs one download.
-Status WriteCacheFile(const std::string& path, const std::string& data) {
+Status WriteCacheFile(const std::string& path, ByteSpan data) {
   std::string tmp = path + ".tmp." + RandomHex(4);
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) return FromErrno("create " + tmp, errno);
@@ -183,6 +189,127 @@ Status HttpError(const std::string& what, int status) {
   if (status == 404 || status == 400) return Status::NotFound(msg);
   if (status == 401 || status == 403) return Status::InvalidArgument(msg + " (asset key or access)");
   return Status::Unavailable(msg);
+}
+
+// A grow-only byte buffer, reused for segment after segment. Its memory is mapped populated, in
+// whole 2 MiB steps and at least doubling, so that it is faulted in by one call and rarely:
+// page faults one by one are what fresh memory per segment costs most (on VMs above all).
+class SegmentBuffer {
+ public:
+  SegmentBuffer() = default;
+  SegmentBuffer(const SegmentBuffer&) = delete;
+  SegmentBuffer& operator=(const SegmentBuffer&) = delete;
+  ~SegmentBuffer() {
+    if (data_ != nullptr) ::munmap(data_, cap_);
+  }
+  // n bytes to fill; nullopt when the memory cannot be had.
+  std::optional<MutableByteSpan> Span(size_t n) {
+    if (n > cap_) {
+      constexpr size_t kStep = 2u << 20;
+      size_t cap = std::max((n + kStep - 1) / kStep * kStep, 2 * cap_);
+      void* p = ::mmap(nullptr, cap, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+      if (p == MAP_FAILED) return std::nullopt;
+      if (data_ != nullptr) ::munmap(data_, cap_);
+      data_ = static_cast<uint8_t*>(p);
+      cap_ = cap;
+    }
+    len_ = n;
+    return MutableByteSpan(data_, n);
+  }
+  ByteSpan View() const { return {data_, len_}; }
+  std::string_view Chars() const { return {reinterpret_cast<const char*>(data_), len_}; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t cap_ = 0, len_ = 0;
+};
+
+// Admits at most `slots` workers at a time to CPU-bound work (reading, decoding, verifying,
+// unpacking) and the lowest segment first, since the hasher needs segments in order. Downloads
+// wait outside, so many can be in flight while the CPUs are not oversubscribed: more runnable
+// workers than CPUs only preempt each other and the hasher.
+class CpuGate {
+ public:
+  explicit CpuGate(int slots) : free_(slots) {}
+
+  // A slot held, or not; given back at the latest when it goes out of scope.
+  class Slot {
+   public:
+    Slot() = default;
+    ~Slot() { Release(); }
+    Slot(const Slot&) = delete;
+    Slot& operator=(const Slot&) = delete;
+    void Take(CpuGate* gate, size_t segment) {
+      Release();
+      gate->Enter(segment);
+      gate_ = gate;
+    }
+    void Release() {
+      if (gate_ != nullptr) gate_->Leave();
+      gate_ = nullptr;
+    }
+
+   private:
+    CpuGate* gate_ = nullptr;
+  };
+
+ private:
+  void Enter(size_t segment) {
+    std::unique_lock<std::mutex> l(mu_);
+    waiting_.insert(segment);
+    cv_.wait(l, [&] { return free_ > 0 && *waiting_.begin() == segment; });
+    waiting_.erase(waiting_.begin());
+    if (--free_ > 0 && !waiting_.empty()) cv_.notify_all();
+  }
+  void Leave() {
+    std::lock_guard<std::mutex> l(mu_);
+    ++free_;
+    if (!waiting_.empty()) cv_.notify_all();
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int free_;                  // GUARDED_BY(mu_)
+  std::set<size_t> waiting_;  // GUARDED_BY(mu_)
+};
+
+// The CPUs this process may run on.
+int UsableCpus() {
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+// A segment's decoded bytes from the cache, if it has them and they verify: a decoded entry (what
+// this version writes) is read straight into `dst`, a block at a time, each block hashed while it
+// is still in the CPU's cache; a stored (zstd) one, from older versions, is decoded. A damaged or
+// stale entry is removed.
+bool ReadCached(const std::string& cpath, const ManifestChunk& c, MutableByteSpan dst,
+                std::string* scratch, ChunkHasher* hasher) {
+  UniqueFd fd(::open(cpath.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return false;
+  struct stat st;
+  bool ok = ::fstat(fd.get(), &st) == 0;
+  ChunkId got;
+  if (ok && static_cast<uint64_t>(st.st_size) == c.raw_size) {
+    constexpr size_t kBlock = 256u << 10;
+    hasher->Reset();
+    for (size_t off = 0; ok && off < dst.size(); off += kBlock) {
+      MutableByteSpan b = dst.subspan(off, std::min(kBlock, dst.size() - off));
+      ok = PreadAll(fd.get(), b.data(), b.size(), off, cpath).ok();
+      hasher->Update(ByteSpan(b));
+    }
+    got = hasher->Finish();
+  } else if (ok) {
+    scratch->resize(static_cast<size_t>(st.st_size));
+    ok = PreadAll(fd.get(), scratch->data(), scratch->size(), 0, cpath).ok() &&
+         DecodeChunkInto(ByteSpan(reinterpret_cast<const uint8_t*>(scratch->data()), scratch->size()), dst).ok();
+    if (ok) got = ChunkId::Of(ByteSpan(dst));
+  }
+  if (ok && got == c.id) return true;
+  ::unlink(cpath.c_str());
+  return false;
 }
 
 }  // namespace
@@ -209,13 +336,21 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
   report->segments = m.chunks.size();
   report->raw_bytes = m.total_raw_size;
 
-  // 2. Workers: fetch or read, verify, cache, unpack; SHA-256 in manifest order.
+  // 2. Workers: read or fetch, verify, cache, unpack, each into a buffer from a pool; a hasher
+  // thread feeds the buffers to SHA-256 in manifest order and gives them back. The pool bounds
+  // memory: a worker takes a free buffer before it claims a segment, so the lowest segment in
+  // flight always has one; the few buffers beyond one per worker let the workers run ahead of
+  // the hasher (measured: more than a few only cost memory and page faults).
+  const int n = std::clamp(opts.parallel, 1, 64);
+  const int cpus = UsableCpus();
+  std::mutex mu;
+  std::condition_variable hash_cv, free_cv;  // the hasher's segment arrived; a buffer is free
+  std::vector<std::unique_ptr<SegmentBuffer>> free_buffers;  // GUARDED_BY(mu)
+  std::map<size_t, std::unique_ptr<SegmentBuffer>> to_hash;  // GUARDED_BY(mu)
+  size_t hashing = 0;  // GUARDED_BY(mu): the segment the hasher needs next
+  for (int k = 0; k < n + cpus + 2; ++k) free_buffers.push_back(std::make_unique<SegmentBuffer>());
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
-  std::mutex mu;
-  std::condition_variable turn_cv;
-  size_t sha_next = 0;  // GUARDED_BY(mu)
-  Sha256 sha;
   Status first_error;
   std::vector<DirMeta> dirs;
   std::atomic<uint64_t> fetched{0}, from_cache{0}, bytes_fetched{0}, entries{0}, skipped{0}, done{0};
@@ -223,35 +358,71 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
     std::lock_guard<std::mutex> l(mu);
     if (first_error.ok()) first_error = std::move(s);
     failed = true;
-    turn_cv.notify_all();
+    hash_cv.notify_all();
+    free_cv.notify_all();
   };
+  Sha256 sha;
+  std::thread hasher([&] {
+    std::unique_ptr<SegmentBuffer> buf;  // the one just hashed
+    for (size_t i = 0; i < m.chunks.size(); ++i) {
+      {
+        std::unique_lock<std::mutex> l(mu);
+        if (buf) {
+          free_buffers.push_back(std::move(buf));
+          free_cv.notify_one();
+        }
+        hashing = i;
+        hash_cv.wait(l, [&] { return failed.load() || to_hash.count(i) != 0; });
+        if (failed) return;
+        auto it = to_hash.find(i);
+        buf = std::move(it->second);
+        to_hash.erase(it);
+      }
+      sha.Update(buf->View());
+    }
+  });
+  CpuGate gate(cpus);
   auto worker = [&] {
     HttpClient http(server, opts.http);
     SegmentWriter writer(opts.root, opts.set_owner);
     std::vector<DirMeta> my_dirs;
+    std::string stored;  // a download, reused
+    ChunkHasher xxh3;  // for cache reads, block by block
     uint64_t my_entries = 0, my_skipped = 0;
-    for (size_t i; !failed && (i = next.fetch_add(1)) < m.chunks.size();) {
+    for (;;) {
+      // A buffer first, then a segment: the lowest segment in flight never waits for a buffer.
+      std::unique_ptr<SegmentBuffer> buf;
+      {
+        std::unique_lock<std::mutex> l(mu);
+        free_cv.wait(l, [&] {
+          return failed.load() || !free_buffers.empty() || next.load() >= m.chunks.size();
+        });
+        if (failed) return;
+        if (free_buffers.empty()) break;  // every segment is claimed
+        buf = std::move(free_buffers.back());
+        free_buffers.pop_back();
+      }
+      const size_t i = next.fetch_add(1);
+      if (i >= m.chunks.size()) {  // every segment is claimed: the buffer goes back, for waiters
+        std::lock_guard<std::mutex> l(mu);
+        free_buffers.push_back(std::move(buf));
+        free_cv.notify_all();
+        break;
+      }
       const ManifestChunk& c = m.chunks[i];
+      auto dst = buf->Span(c.raw_size);
+      if (!dst) return fail(FromErrno("memory for segment " + c.id.Hex(), errno));
       const std::string cpath = opts.cache_dir.empty() ? "" : CachePath(opts.cache_dir, c.id);
-      std::string stored, raw;
+      CpuGate::Slot cpu;
       bool ok = false;
       if (!cpath.empty()) {
-        auto cached = ReadFileToString(cpath);
-        if (cached.ok()) {
-          auto dec = DecodeChunk(ByteSpan(reinterpret_cast<const uint8_t*>(cached->data()), cached->size()),
-                                 c.raw_size);
-          if (dec.ok() && ChunkId::Of(*dec) == c.id) {
-            raw = std::move(*dec);
-            ok = true;
-            from_cache.fetch_add(1);
-          } else {
-            ::unlink(cpath.c_str());  // a damaged cache entry: fetch it again
-          }
-        }
+        cpu.Take(&gate, i);
+        ok = ReadCached(cpath, c, *dst, &stored, &xxh3);
       }
+      if (ok) from_cache.fetch_add(1);
       for (int attempt = 0; !ok && attempt < 2; ++attempt) {
+        cpu.Release();  // no CPU slot held while downloading
         HttpResult res;
-        stored.clear();
         Status s = http.GetToString("/chunks/" + c.id.Hex(), {}, &stored, &res, 256u << 20);
         if (s.ok() && res.status != 200) s = HttpError("segment " + c.id.Hex(), res.status);
         if (!s.ok()) {
@@ -260,44 +431,42 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
           continue;
         }
         bytes_fetched.fetch_add(stored.size());
-        auto dec = DecodeChunk(ByteSpan(reinterpret_cast<const uint8_t*>(stored.data()), stored.size()),
-                               c.raw_size);
-        if (!dec.ok() || ChunkId::Of(*dec) != c.id) {
+        cpu.Take(&gate, i);
+        ByteSpan got(reinterpret_cast<const uint8_t*>(stored.data()), stored.size());
+        if (!DecodeChunkInto(got, *dst).ok() || ChunkId::Of(buf->View()) != c.id) {
           if (attempt == 1) return fail(Status::Corruption("segment " + c.id.Hex() + " failed verification twice"));
           continue;
         }
-        raw = std::move(*dec);
         ok = true;
         fetched.fetch_add(1);
-        if (!cpath.empty()) {
+        if (!cpath.empty()) {  // decoded, so that the next boot reads it without decompressing
           Status cs = MakeDirs(DirName(cpath), 0700);
-          if (cs.ok()) cs = WriteCacheFile(cpath, stored);
+          if (cs.ok()) cs = WriteCacheFile(cpath, buf->View());
           if (!cs.ok()) return fail(cs.WithContext("segment cache"));
         }
       }
-      auto parsed = ParseNewc(raw);
+      auto parsed = ParseNewc(buf->Chars());
       if (!parsed.ok()) return fail(parsed.status().WithContext("segment " + std::to_string(i)));
       if (Status s = writer.Write(*parsed, &my_dirs, &my_entries, &my_skipped); !s.ok()) return fail(s);
+      cpu.Release();
       {
-        std::unique_lock<std::mutex> l(mu);
-        turn_cv.wait(l, [&] { return sha_next == i || failed.load(); });
-        if (failed) return;
-        sha.Update(ByteSpan(reinterpret_cast<const uint8_t*>(raw.data()), raw.size()));
-        ++sha_next;
-        turn_cv.notify_all();
+        std::lock_guard<std::mutex> l(mu);
+        to_hash.emplace(i, std::move(buf));
+        if (i == hashing) hash_cv.notify_one();  // only the one it waits for wakes it
       }
       uint64_t d = done.fetch_add(1) + 1;
       if (opts.progress) opts.progress(d, m.chunks.size(), bytes_fetched.load());
     }
     std::lock_guard<std::mutex> l(mu);
+    free_cv.notify_all();  // workers waiting for a buffer see that every segment is claimed
     dirs.insert(dirs.end(), my_dirs.begin(), my_dirs.end());
     entries.fetch_add(my_entries);
     skipped.fetch_add(my_skipped);
   };
   std::vector<std::thread> pool;
-  int n = std::clamp(opts.parallel, 1, 64);
   for (int t = 0; t < n; ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
+  hasher.join();
   if (!first_error.ok()) return first_error;
 
   // 3. The whole stream, then directory metadata (deepest first, after their contents).

@@ -4,16 +4,17 @@
 // 1. GET /image/<wwid>?manifest=1 returns the image's manifest (the binary format of
 //    docs/formats/manifest.md, self-checksummed): the ordered segment ids, sizes and the SHA-256
 //    of the whole uncompressed stream.
-// 2. N workers claim segments in order. A segment comes from the cache (<cache>/<2 hex>/<id>, the
-//    stored bytes as served) or from GET /chunks/<id> (immutable: any HTTP cache in between may
-//    serve it). It is decoded and its XXH3-128 must equal its id, else it is fetched again once and
-//    then the run fails; a fetched segment is written to the cache (temp + rename) only after
-//    it verified. Each segment is a complete newc archive, so each worker unpacks its own
-//    segments into the root at once (files, hard links, symlinks, devices; a parent that a later
-//    segment's directory entry will describe is created on demand). Directory modes, owners and
-//    mtimes are applied at the end, deepest first.
-// 3. The workers feed the decoded segments to SHA-256 in manifest order; the run fails if the whole
-//    stream's digest differs from the manifest's.
+// 2. N workers claim segments in order, each into a reused buffer from a bounded pool. A segment
+//    comes from the cache (<cache>/<2 hex>/<id>: the decoded segment, so a warm boot does not
+//    decompress; a stored zstd entry from an older wwclient is decoded) or from GET /chunks/<id>
+//    (immutable: any HTTP cache in between may serve it). Its XXH3-128 must equal its id, else it
+//    is fetched again once and then the run fails; a fetched segment is written to the cache
+//    (temp + rename) only after it verified. Each segment is a complete newc archive, so each
+//    worker unpacks its own segments into the root at once (files, hard links, symlinks, devices;
+//    a parent that a later segment's directory entry will describe is created on demand).
+//    Directory modes, owners and mtimes are applied at the end, deepest first.
+// 3. A hasher thread feeds the segments to SHA-256 in manifest order while the workers go on; the
+//    run fails if the whole stream's digest differs from the manifest's.
 // A second provision after a small image update fetches only the changed segments.
 // Thread-safety: Provision runs its own worker threads; call it from one thread.
 #pragma once

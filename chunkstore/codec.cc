@@ -65,7 +65,10 @@ ByteSpan ZstdCompressScratch(ByteSpan raw, int level) {
   return ByteSpan(reinterpret_cast<const uint8_t*>(out.data()), n);
 }
 
-Result<std::string> ZstdDecompress(ByteSpan frame, uint64_t expected_size) {
+namespace {
+// The content size of a stored zstd chunk: exactly one frame that declares its size, which must be
+// expected_size unless that is UINT64_MAX.
+Result<uint64_t> CheckedFrameContentSize(ByteSpan frame, uint64_t expected_size) {
   if (frame.size() < 4 || std::memcmp(frame.data(), kZstdMagic, 4) != 0) {
     return Status::Corruption("not a zstd frame");
   }
@@ -84,12 +87,24 @@ Result<std::string> ZstdDecompress(ByteSpan frame, uint64_t expected_size) {
   if (content > (1ull << 34)) {
     return Status::Corruption("zstd frame content size is absurd");
   }
-  std::string out(content, '\0');
+  return static_cast<uint64_t>(content);
+}
+
+Status DecompressFrame(ByteSpan frame, MutableByteSpan out) {
   size_t n = ZSTD_decompressDCtx(ThreadDCtx(), out.data(), out.size(), frame.data(), frame.size());
-  if (ZSTD_isError(n) || n != content) {
+  if (ZSTD_isError(n) || n != out.size()) {
     return Status::Corruption(std::string("zstd decompress: ") +
                               (ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short output"));
   }
+  return Status::OK();
+}
+}  // namespace
+
+Result<std::string> ZstdDecompress(ByteSpan frame, uint64_t expected_size) {
+  SW_ASSIGN_OR_RETURN(uint64_t content, CheckedFrameContentSize(frame, expected_size));
+  std::string out(content, '\0');
+  SW_RETURN_IF_ERROR(
+      DecompressFrame(frame, MutableByteSpan(reinterpret_cast<uint8_t*>(out.data()), out.size())));
   return out;
 }
 
@@ -119,6 +134,19 @@ Result<std::string> DecodeChunk(ByteSpan stored, uint64_t expected_raw_size) {
                               std::to_string(expected_raw_size));
   }
   return std::string(reinterpret_cast<const char*>(stored.data()), stored.size());
+}
+
+Status DecodeChunkInto(ByteSpan stored, MutableByteSpan out) {
+  if (DetectEncoding(stored) == ChunkEncoding::kZstd) {
+    SW_RETURN_IF_ERROR(CheckedFrameContentSize(stored, out.size()).status());
+    return DecompressFrame(stored, out);
+  }
+  if (stored.size() != out.size()) {
+    return Status::Corruption("raw chunk size " + std::to_string(stored.size()) + " != expected " +
+                              std::to_string(out.size()));
+  }
+  if (!out.empty()) std::memcpy(out.data(), stored.data(), out.size());
+  return Status::OK();
 }
 
 std::string OpenSslErrors(const char* fallback) {

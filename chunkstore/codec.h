@@ -40,6 +40,9 @@ EncodedChunk EncodeChunk(ByteSpan raw, int level, bool allow_raw);
 ChunkEncoding DetectEncoding(ByteSpan stored);
 // Stored bytes back to raw bytes; Corruption on bad data.
 Result<std::string> DecodeChunk(ByteSpan stored, uint64_t expected_raw_size = UINT64_MAX);
+// The same into a caller's buffer (reused across calls: no allocation, no zero-filling): `out`
+// is exactly the expected raw size; Corruption unless the stored bytes decode to that many.
+Status DecodeChunkInto(ByteSpan stored, MutableByteSpan out);
 
 // OpenSSL's queued errors as one line ("" joined by "; "), clearing the queue; `fallback` when
 // the queue is empty. Shared by the TLS code of stormwulfd and wwclient.

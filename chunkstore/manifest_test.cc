@@ -120,6 +120,24 @@ TEST(CodecTest, ZstdAndRawEncodings) {
                   .IsCorruption());
 }
 
+TEST(CodecTest, DecodeIntoACallersBuffer) {
+  std::string text;
+  for (int i = 0; i < 50000; ++i) text += "entry " + std::to_string(i % 313) + "\n";
+  ByteSpan t(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  std::string z = ZstdCompress(t, 3);
+  ByteSpan zs(reinterpret_cast<const uint8_t*>(z.data()), z.size());
+  std::string out(text.size() + 16, 'x');  // reused: larger than needed, old bytes in it
+  MutableByteSpan dst(reinterpret_cast<uint8_t*>(out.data()), text.size());
+  ASSERT_TRUE(DecodeChunkInto(zs, dst).ok());
+  EXPECT_EQ(out.substr(0, text.size()), text);
+  EXPECT_EQ(out.substr(text.size()), std::string(16, 'x'));  // nothing written past the span
+  // Raw stored bytes are copied; a size other than the span's is corruption, either encoding.
+  ASSERT_TRUE(DecodeChunkInto(t.subspan(0, 100), dst.subspan(0, 100)).ok());
+  EXPECT_TRUE(DecodeChunkInto(zs, dst.subspan(0, text.size() - 1)).IsCorruption());
+  EXPECT_TRUE(DecodeChunkInto(zs.subspan(0, z.size() - 3), dst).IsCorruption());
+  EXPECT_TRUE(DecodeChunkInto(t.subspan(0, 99), dst.subspan(0, 100)).IsCorruption());
+}
+
 TEST(CodecTest, HighLevelFramesKeepAKernelFriendlyWindow) {
   std::string text;
   for (int i = 0; i < 200000; ++i) text += "line " + std::to_string(i % 977) + "\n";

@@ -3,7 +3,8 @@
 
 Checks that the materialized root equals the imported tree (contents, modes, mtimes, symlinks,
 hard links, empty directories), that the segment cache makes a second provision after a one-file
-change fetch only the changed segments, that a damaged cache entry is detected and fetched again,
+change fetch only the changed segments, that a damaged or truncated cache entry is detected and
+fetched again, that a cache of stored (zstd) entries from an older wwclient is still used,
 that the manifest route answers with a strong ETag, and that errors (unknown node) are clear.
 """
 import hashlib
@@ -126,6 +127,32 @@ def main():
         rc, out, counts = provision(port, root, cache)
         check(rc == 0 and counts is not None and counts[0] == 1 and snapshot(root) == snapshot(tree),
               "a corrupted cache entry is re-fetched and the root is still right: " + out.strip())
+
+        # The cache holds decoded segments. One written by an older wwclient holds the stored
+        # (zstd) frames as served: those are decoded, verified and used, not fetched again; an
+        # entry cut short is fetched again.
+        entries = [os.path.join(d, f) for d, _, files in os.walk(cache) for f in files]
+        check(entries and all(os.path.getsize(p) > 0 for p in entries), "the cache has the segments")
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        changed = 0
+        for p in entries:
+            c.request("GET", "/chunks/" + os.path.basename(p))
+            r = c.getresponse()
+            stored = r.read()
+            changed += len(stored) != os.path.getsize(p)
+            open(p, "wb").write(stored)
+        check(changed > 0, "the stored frames differ from the decoded segments the cache had")
+        shutil.rmtree(root)
+        rc, out, counts = provision(port, root, cache)
+        check(rc == 0 and counts == (0, len(entries)) and snapshot(root) == snapshot(tree),
+              "a cache of stored (zstd) entries is used as it is: " + out.strip())
+        victim = max(entries, key=os.path.getsize)
+        with open(victim, "r+b") as f:
+            f.truncate(os.path.getsize(victim) // 2)
+        shutil.rmtree(root)
+        rc, out, counts = provision(port, root, cache)
+        check(rc == 0 and counts == (1, len(entries) - 1) and snapshot(root) == snapshot(tree),
+              "a cache entry cut short is fetched again: " + out.strip())
 
         rc, out, _ = provision(port, os.path.join(work, "r2"), cache, wwid="52:54:00:00:00:99")
         check(rc == 1 and "HTTP 400" in out, "an unknown node fails clearly: " + out.strip())
