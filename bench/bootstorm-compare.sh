@@ -282,6 +282,13 @@ stormwulfd_ready() {
   if ! prepare_store; then
     STORMWULFD_NOTE="swctl image import failed: $(tail -1 "$DATA/swctl.log")"; return 1
   fi
+  # Warewulf's pattern asks for compress=gz. Peers serve .img.gz files that `wwctl image build`
+  # wrote ahead of time; stormwulfd's gzip encodings are built ahead too (idempotent), not in the
+  # first storm.
+  if [[ $PATTERN == warewulf ]] && "$SWCTL" store --help 2>&1 | grep -q gzip; then
+    "$SWCTL" store gzip --store "$STORE" -q >> "$DATA/swctl.log" 2>&1 ||
+      log "swctl store gzip failed (see $DATA/swctl.log); stormwulfd builds gz during the storm"
+  fi
   return 0
 }
 

@@ -13,6 +13,7 @@
 #include <unordered_set>
 
 #include "chunkstore/codec.h"
+#include "chunkstore/image_build.h"
 #include "common/fs_util.h"
 
 namespace sw {
@@ -362,6 +363,47 @@ Result<OptimizeReport> Optimize(Store* store, int level, int threads,
     auto old = ReadFileToString(state);
     SW_RETURN_IF_ERROR(WriteFileAtomic(state, (old.ok() ? *old : "") + appended));
   }
+  return r;
+}
+
+Result<uint64_t> WriteGzipEncoding(const Store& store, const ChunkId& id) {
+  auto raw = store.ReadChunkRaw(id, /*verify=*/true);
+  if (!raw.ok()) return raw.status().WithContext("chunk " + id.Hex());
+  // Newc segments become continuations of one archive (image_build.h), so `gzip -d | cpio -i`
+  // extracts a whole image; anything else (a kernel) is gzipped as it is.
+  std::string gz = GzipSegmentMember(id, *raw);
+  SW_RETURN_IF_ERROR(WriteFileAtomic(store.GzChunkPath(id), gz, 0644));
+  return static_cast<uint64_t>(gz.size());
+}
+
+Result<GzipReport> BuildGzipEncodings(Store* store, int threads,
+                                      const std::function<void(uint64_t, uint64_t)>& progress) {
+  SW_ASSIGN_OR_RETURN(StoreLock lock, store->LockShared());
+  IdSet manifests, chunks;
+  std::vector<std::string> dangling;  // fsck's business; their chunks are simply not there
+  SW_RETURN_IF_ERROR(Mark(*store, &manifests, &chunks, &dangling));
+  GzipReport r;
+  r.chunks_live = chunks.size();
+  std::vector<ChunkId> todo;
+  for (const auto& id : chunks) {
+    if (::access(store->GzChunkPath(id).c_str(), F_OK) != 0) todo.push_back(id);
+  }
+  std::mutex mu;
+  Status failure;
+  uint64_t n_done = 0;
+  ParallelFor(todo.size(), Threads(threads), [&](size_t i) {
+    const ChunkId& id = todo[i];
+    auto size = WriteGzipEncoding(*store, id);
+    std::lock_guard<std::mutex> l(mu);
+    if (!size.ok()) {
+      if (failure.ok()) failure = size.status();
+      return;
+    }
+    ++r.built;
+    r.bytes_built += *size;
+    if (progress) progress(++n_done, todo.size());
+  });
+  SW_RETURN_IF_ERROR(failure);
   return r;
 }
 

@@ -60,6 +60,21 @@ struct OptimizeReport {
 Result<OptimizeReport> Optimize(Store* store, int level, int threads,
                                 const std::function<void(uint64_t done, uint64_t total)>& progress);
 
+// BuildGzipEncodings writes the compress=gz encoding (GzipSegmentMember) of every chunk that a ref
+// reaches and that has none yet, next to the chunk (<id>.gz, temp + rename): the files
+// stormwulfd would otherwise build on the first compress=gz requests, during a boot storm. Each
+// chunk is verified against its id first. Holds the store lock shared, like an import.
+// One chunk's .gz (verified first; nothing written for a chunk that does not hash to its id);
+// its size. Shared with stormwulfd, which builds them on demand.
+Result<uint64_t> WriteGzipEncoding(const Store& store, const ChunkId& id);
+struct GzipReport {
+  uint64_t chunks_live = 0;
+  uint64_t built = 0;        // .gz files written now
+  uint64_t bytes_built = 0;  // their size
+};
+Result<GzipReport> BuildGzipEncodings(Store* store, int threads,
+                                      const std::function<void(uint64_t done, uint64_t total)>& progress);
+
 struct StoreStats {
   uint64_t chunks = 0;
   uint64_t stored_bytes = 0;      // chunk files on disk (without derived encodings)

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "chunkstore/codec.h"
-#include "chunkstore/image_build.h"
+#include "chunkstore/maintenance.h"
 #include "common/fs_util.h"
 #include "common/log.h"
 
@@ -300,6 +300,14 @@ void DerivedCache::Ensure(const std::shared_ptr<const OpenArtifact>& art, Derive
 void DerivedCache::Build(const ChunkId& id, Derived kind, const std::string& src_path) {
   std::string path = PathFor(id, kind);
   if (::access(path.c_str(), F_OK) == 0) return;
+  if (kind == Derived::kGzip) {
+    if (auto size = WriteGzipEncoding(*store_, id); !size.ok()) {
+      LOG(ERROR) << "derived encoding " << path << ": " << size.status().ToString();
+      return;
+    }
+    builds_.fetch_add(1);
+    return;
+  }
   auto stored = ReadFileToString(src_path);
   if (!stored.ok()) {
     LOG(ERROR) << "chunk " << id.Hex() << ": " << stored.status().ToString();
@@ -310,17 +318,9 @@ void DerivedCache::Build(const ChunkId& id, Derived kind, const std::string& src
     LOG(ERROR) << "chunk " << id.Hex() << ": " << raw.status().ToString();
     return;
   }
-  std::string out;
-  if (kind == Derived::kGzip) {
-    // Newc segments become continuations of one archive (chunkstore/image_build.h), so `gzip -d |
-    // cpio -i` extracts a whole image; anything else (a kernel) is gzipped as it is.
-    out = GzipSegmentMember(id, *raw);
-  } else {
-    out = std::move(*raw);
-  }
   builds_.fetch_add(1);
   if (!MakeDirs(DirName(path), 0755).ok()) return;
-  Status s = WriteFileAtomic(path, out, 0644);
+  Status s = WriteFileAtomic(path, *raw, 0644);
   if (!s.ok()) LOG(ERROR) << "derived encoding " << path << ": " << s.ToString();
 }
 

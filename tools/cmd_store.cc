@@ -1,4 +1,4 @@
-// swctl store: stats, gc, fsck, optimize.
+// swctl store: stats, gc, fsck, optimize, gzip.
 #include <cstdio>
 #include <iostream>
 
@@ -17,7 +17,9 @@ constexpr char kUsage[] =
     "  stats [--json]        chunk count, stored and logical bytes, dedup ratio\n"
     "  gc [--dry-run]        delete chunks and manifests no ref reaches (waits for writers)\n"
     "  fsck [--repair]       re-hash every chunk, check every manifest's SHA-256 and every ref\n"
-    "  optimize [--level N]  recompress chunks at a high zstd level, in place, while serving\n";
+    "  optimize [--level N]  recompress chunks at a high zstd level, in place, while serving\n"
+    "  gzip                  build the compress=gz encoding of every live chunk now, so that the\n"
+    "                        first boot storm with Warewulf's template does not wait for it\n";
 
 int Init(const std::vector<std::string>& args) {
   po::options_description opts("options");
@@ -144,6 +146,36 @@ int OptimizeCmd(const std::vector<std::string>& args) {
   return 0;
 }
 
+int GzipCmd(const std::vector<std::string>& args) {
+  po::options_description opts("options");
+  AddCommonOptions(&opts);
+  opts.add_options()("threads", po::value<int>()->default_value(0), "threads (0 = one per core)")(
+      "quiet,q", "no progress");
+  po::variables_map vm;
+  if (int rc = ParseArgs(args, "usage: swctl store gzip [--threads N] [--quiet]", opts, {}, &vm);
+      rc >= 0) {
+    return rc;
+  }
+  auto store = OpenStoreOrDie(vm, false);
+  if (!store) return 1;
+  const bool quiet = vm.count("quiet") > 0;
+  ProgressLine progress(quiet);
+  auto r = BuildGzipEncodings(store.get(), vm["threads"].as<int>(), [&](uint64_t done, uint64_t total) {
+    progress.Update("gzip: " + std::to_string(done) + "/" + std::to_string(total) + " chunks");
+  });
+  progress.Done();
+  if (!r.ok()) {
+    std::cerr << "swctl: " << r.status().ToString() << "\n";
+    return 1;
+  }
+  if (!quiet) {
+    printf("gzip encodings: %llu live chunks, %llu built now (%s), the rest already had one\n",
+           (unsigned long long)r->chunks_live, (unsigned long long)r->built,
+           HumanBytes(r->bytes_built).c_str());
+  }
+  return 0;
+}
+
 }  // namespace
 
 int RunStoreCommand(const std::vector<std::string>& args) {
@@ -157,6 +189,7 @@ int RunStoreCommand(const std::vector<std::string>& args) {
   if (args[0] == "gc") return Gc(rest);
   if (args[0] == "fsck") return FsckCmd(rest);
   if (args[0] == "optimize") return OptimizeCmd(rest);
+  if (args[0] == "gzip") return GzipCmd(rest);
   std::cerr << "swctl store: unknown command '" << args[0] << "'\n\n" << kUsage;
   return 2;
 }

@@ -13,6 +13,7 @@ import gzip
 import hashlib
 import http.client
 import json
+import re
 import os
 import shutil
 import signal
@@ -322,6 +323,32 @@ nodes:
         built = int(after[0].split()[1]) - int(before[0].split()[1])
         check(results == [200] * 20 and built == segs,
               f"20 concurrent gz requests after SIGHUP: all 200, {built} encodings for {segs} segments")
+
+        # `swctl store gzip` builds the gz encodings ahead (as `wwctl image build` writes the
+        # .img.gz): the first compress=gz request then builds nothing.
+        tree4 = os.path.join(work, "tree4")
+        os.makedirs(tree4)
+        for i in range(150):
+            with open(f"{tree4}/h{i}", "w") as f:
+                f.write(("fourth %d " % i) * (90 + i * 11))
+        run(SWCTL, "image", "import", tree4, "img4", "--store", store, "--no-kernel", "-q")
+        out = run(SWCTL, "store", "gzip", "--store", store).stdout
+        check(re.search(r"[1-9]\d* built now", out) is not None, "swctl store gzip builds the new encodings: " + out.strip())
+        out = run(SWCTL, "store", "gzip", "--store", store).stdout
+        check(" 0 built now" in out, "a second swctl store gzip has nothing to do: " + out.strip())
+        with open(nodes, "w") as f:
+            f.write(conf.replace("image name: img2", "image name: img4"))
+        srv.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        before = [l for l in get(port, "/metrics")[2].decode().splitlines()
+                  if l.startswith("stormwulf_derived_builds_total")]
+        st, _, g4 = get(port, f"/image/{MAC}?compress=gz")
+        after = [l for l in get(port, "/metrics")[2].decode().splitlines()
+                 if l.startswith("stormwulf_derived_builds_total")]
+        g4_entries, g4_trailers = newc_entries(gzip.decompress(g4))
+        check(st == 200 and after == before and g4_trailers == 1 and
+              sum(1 for e in g4_entries if e[0].startswith("h")) == 150,
+              "after swctl store gzip the gz image is served without building: " + str((before, after)))
 
         # Broken nodes.conf on reload: the old database stays.
         with open(nodes, "w") as f:
