@@ -200,6 +200,57 @@ TEST_F(MaintenanceTest, OptimizeShrinksKeepsIdsAndIsIncremental) {
   EXPECT_LE(st->stored_bytes, before->stored_bytes);
 }
 
+TEST_F(MaintenanceTest, GzipEncodingsForLiveChunksEqualTheGzExport) {
+  ChunkId a = Image("a", 120, 5);
+  std::vector<TreeEntry> loose = {File("x/only-here", std::string(5000, 'q'))};
+  auto unref = BuildArtifact(store_.get(), loose, {});  // no ref: not live
+  ASSERT_TRUE(unref.ok());
+  std::atomic<uint64_t> calls{0};
+  auto r = BuildGzipEncodings(store_.get(), 2, [&](uint64_t, uint64_t) { calls.fetch_add(1); });
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  auto m = store_->GetManifest(a);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(r->chunks_live, m->chunks.size());
+  EXPECT_EQ(r->built, m->chunks.size());
+  EXPECT_EQ(calls.load(), r->built);
+  // The members in manifest order and the trailer member are exactly `swctl image export --gz`.
+  std::string gz;
+  for (const auto& c : m->chunks) {
+    auto member = ReadFileToString(store_->GzChunkPath(c.id));
+    ASSERT_TRUE(member.ok());
+    gz += *member;
+  }
+  gz += GzipTrailerMember();
+  std::string out = root_ + "/export.gz";
+  {
+    UniqueFd fd(::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    ASSERT_TRUE(ExportArtifact(*store_, *m, ExportFormat::kGzip, fd.get()).ok());
+  }
+  EXPECT_EQ(gz, *ReadFileToString(out));
+  for (const auto& c : unref->manifest.chunks) {
+    EXPECT_NE(::access(store_->GzChunkPath(c.id).c_str(), F_OK), 0);
+  }
+  // Incremental: nothing left to build; fsck accepts the .gz files.
+  auto again = BuildGzipEncodings(store_.get(), 2, nullptr);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->built, 0u);
+  auto f = Fsck(store_.get(), {});
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE(f->ok());
+  // A damaged chunk is refused (never gzipped from bad bytes), and says which.
+  Image("b", 3, 77);
+  auto mb = store_->GetManifest(*store_->GetRef("images/b"));
+  const ChunkId victim = mb->chunks[0].id;
+  std::string path = store_->ChunkPath(victim);
+  std::string bytes = *ReadFileToString(path);
+  bytes[bytes.size() / 2] ^= 0x5a;
+  ASSERT_TRUE(WriteFileAtomic(path, bytes).ok());
+  auto bad = BuildGzipEncodings(store_.get(), 1, nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().ToString().find(victim.Hex()), std::string::npos) << bad.status().ToString();
+  EXPECT_NE(::access(store_->GzChunkPath(victim).c_str(), F_OK), 0);
+}
+
 // kill -9 at random points of gc (with an unreferenced image to delete): afterwards fsck is clean
 // and the referenced image still exports with the right SHA-256.
 TEST_F(MaintenanceTest, KillDuringGcLeavesAHealthyStore) {
