@@ -337,18 +337,31 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
   report->raw_bytes = m.total_raw_size;
 
   // 2. Workers: read or fetch, verify, cache, unpack, each into a buffer from a pool; a hasher
-  // thread feeds the buffers to SHA-256 in manifest order and gives them back. The pool bounds
-  // memory: a worker takes a free buffer before it claims a segment, so the lowest segment in
-  // flight always has one; the few buffers beyond one per worker let the workers run ahead of
-  // the hasher (measured: more than a few only cost memory and page faults).
+  // thread feeds the buffers to SHA-256 in manifest order. A worker hands a segment to the
+  // hasher as soon as it verified, then unpacks it; the buffer goes back to the pool when both
+  // are done with it. The pool bounds memory: a worker takes a free buffer before it claims a
+  // segment, so the lowest segment in flight always has one; the few buffers beyond one per
+  // worker let the workers run ahead of the hasher (measured: more than a few only cost memory
+  // and page faults).
   const int n = std::clamp(opts.parallel, 1, 64);
   const int cpus = UsableCpus();
   std::mutex mu;
   std::condition_variable hash_cv, free_cv;  // the hasher's segment arrived; a buffer is free
-  std::vector<std::unique_ptr<SegmentBuffer>> free_buffers;  // GUARDED_BY(mu)
-  std::map<size_t, std::unique_ptr<SegmentBuffer>> to_hash;  // GUARDED_BY(mu)
+  std::vector<std::unique_ptr<SegmentBuffer>> buffers(n + cpus + 2);  // outlive the threads
+  std::vector<SegmentBuffer*> free_buffers;      // GUARDED_BY(mu)
+  std::map<size_t, SegmentBuffer*> to_hash;      // GUARDED_BY(mu)
+  std::unordered_map<SegmentBuffer*, int> users;  // GUARDED_BY(mu): hasher and/or unpacker
   size_t hashing = 0;  // GUARDED_BY(mu): the segment the hasher needs next
-  for (int k = 0; k < n + cpus + 2; ++k) free_buffers.push_back(std::make_unique<SegmentBuffer>());
+  for (auto& b : buffers) {
+    b = std::make_unique<SegmentBuffer>();
+    free_buffers.push_back(b.get());
+  }
+  auto done_with = [&](SegmentBuffer* b) {  // mu held
+    if (--users[b] == 0) {
+      free_buffers.push_back(b);
+      free_cv.notify_one();
+    }
+  };
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   Status first_error;
@@ -363,23 +376,22 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
   };
   Sha256 sha;
   std::thread hasher([&] {
-    std::unique_ptr<SegmentBuffer> buf;  // the one just hashed
+    SegmentBuffer* buf = nullptr;  // the one just hashed
     for (size_t i = 0; i < m.chunks.size(); ++i) {
       {
         std::unique_lock<std::mutex> l(mu);
-        if (buf) {
-          free_buffers.push_back(std::move(buf));
-          free_cv.notify_one();
-        }
+        if (buf) done_with(buf);
         hashing = i;
         hash_cv.wait(l, [&] { return failed.load() || to_hash.count(i) != 0; });
         if (failed) return;
         auto it = to_hash.find(i);
-        buf = std::move(it->second);
+        buf = it->second;
         to_hash.erase(it);
       }
       sha.Update(buf->View());
     }
+    std::lock_guard<std::mutex> l(mu);
+    if (buf) done_with(buf);
   });
   CpuGate gate(cpus);
   auto worker = [&] {
@@ -391,7 +403,7 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
     uint64_t my_entries = 0, my_skipped = 0;
     for (;;) {
       // A buffer first, then a segment: the lowest segment in flight never waits for a buffer.
-      std::unique_ptr<SegmentBuffer> buf;
+      SegmentBuffer* buf;
       {
         std::unique_lock<std::mutex> l(mu);
         free_cv.wait(l, [&] {
@@ -399,13 +411,13 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
         });
         if (failed) return;
         if (free_buffers.empty()) break;  // every segment is claimed
-        buf = std::move(free_buffers.back());
+        buf = free_buffers.back();
         free_buffers.pop_back();
       }
       const size_t i = next.fetch_add(1);
       if (i >= m.chunks.size()) {  // every segment is claimed: the buffer goes back, for waiters
         std::lock_guard<std::mutex> l(mu);
-        free_buffers.push_back(std::move(buf));
+        free_buffers.push_back(buf);
         free_cv.notify_all();
         break;
       }
@@ -445,14 +457,19 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
           if (!cs.ok()) return fail(cs.WithContext("segment cache"));
         }
       }
+      {  // verified: to the hasher now, while this worker unpacks it
+        std::lock_guard<std::mutex> l(mu);
+        users[buf] = 2;
+        to_hash.emplace(i, buf);
+        if (i == hashing) hash_cv.notify_one();  // only the one it waits for wakes it
+      }
       auto parsed = ParseNewc(buf->Chars());
       if (!parsed.ok()) return fail(parsed.status().WithContext("segment " + std::to_string(i)));
       if (Status s = writer.Write(*parsed, &my_dirs, &my_entries, &my_skipped); !s.ok()) return fail(s);
       cpu.Release();
       {
         std::lock_guard<std::mutex> l(mu);
-        to_hash.emplace(i, std::move(buf));
-        if (i == hashing) hash_cv.notify_one();  // only the one it waits for wakes it
+        done_with(buf);
       }
       uint64_t d = done.fetch_add(1) + 1;
       if (opts.progress) opts.progress(d, m.chunks.size(), bytes_fetched.load());
