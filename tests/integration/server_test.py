@@ -295,14 +295,22 @@ nodes:
         check(st == 200 and "immutable" in h.get("cache-control", ""), "/chunks/<id> is immutable")
 
         # gzip single flight: 20 concurrent first requests for a new image's gz build each chunk once.
-        tree3 = os.path.join(work, "tree3")
-        os.makedirs(tree3)
-        for i in range(200):
-            with open(f"{tree3}/g{i}", "w") as f:
-                f.write(("other %d " % i) * (100 + i * 13))
-        run(SWCTL, "image", "import", tree3, "img3", "--store", store, "--no-kernel", "-q")
-        with open(nodes, "w") as f:
-            f.write(conf.replace("image name: img2", "image name: img3"))
+        def new_image(name, prefix, files, word, base, step):
+            """Imports a tree of `files` text files as image `name` and gives it to the node."""
+            t = os.path.join(work, "tree-" + name)
+            os.makedirs(t)
+            for i in range(files):
+                with open(f"{t}/{prefix}{i}", "w") as f:
+                    f.write(("%s %d " % (word, i)) * (base + i * step))
+            run(SWCTL, "image", "import", t, name, "--store", store, "--no-kernel", "-q")
+            with open(nodes, "w") as f:
+                f.write(conf.replace("image name: img2", "image name: " + name))
+
+        def derived_builds():
+            return int(next(l for l in get(port, "/metrics")[2].decode().splitlines()
+                            if l.startswith("stormwulf_derived_builds_total")).split()[1])
+
+        new_image("img3", "g", 200, "other", 100, 13)
         srv.send_signal(signal.SIGHUP)
         time.sleep(0.5)
         import threading
@@ -310,41 +318,29 @@ nodes:
 
         def fetch():
             results.append(get(port, f"/image/{MAC}?compress=gz")[0])
-        before = [l for l in get(port, "/metrics")[2].decode().splitlines()
-                  if l.startswith("stormwulf_derived_builds_total")]
+        before = derived_builds()
         threads = [threading.Thread(target=fetch) for _ in range(20)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        after = [l for l in get(port, "/metrics")[2].decode().splitlines()
-                 if l.startswith("stormwulf_derived_builds_total")]
         segs = len(json.loads(run(SWCTL, "image", "show", "img3", "--store", store, "--json").stdout)["segments"])
-        built = int(after[0].split()[1]) - int(before[0].split()[1])
+        built = derived_builds() - before
         check(results == [200] * 20 and built == segs,
               f"20 concurrent gz requests after SIGHUP: all 200, {built} encodings for {segs} segments")
 
         # `swctl store gzip` builds the gz encodings ahead (as `wwctl image build` writes the
         # .img.gz): the first compress=gz request then builds nothing.
-        tree4 = os.path.join(work, "tree4")
-        os.makedirs(tree4)
-        for i in range(150):
-            with open(f"{tree4}/h{i}", "w") as f:
-                f.write(("fourth %d " % i) * (90 + i * 11))
-        run(SWCTL, "image", "import", tree4, "img4", "--store", store, "--no-kernel", "-q")
+        new_image("img4", "h", 150, "fourth", 90, 11)
         out = run(SWCTL, "store", "gzip", "--store", store).stdout
         check(re.search(r"[1-9]\d* built now", out) is not None, "swctl store gzip builds the new encodings: " + out.strip())
         out = run(SWCTL, "store", "gzip", "--store", store).stdout
         check(" 0 built now" in out, "a second swctl store gzip has nothing to do: " + out.strip())
-        with open(nodes, "w") as f:
-            f.write(conf.replace("image name: img2", "image name: img4"))
         srv.send_signal(signal.SIGHUP)
         time.sleep(0.5)
-        before = [l for l in get(port, "/metrics")[2].decode().splitlines()
-                  if l.startswith("stormwulf_derived_builds_total")]
+        before = derived_builds()
         st, _, g4 = get(port, f"/image/{MAC}?compress=gz")
-        after = [l for l in get(port, "/metrics")[2].decode().splitlines()
-                 if l.startswith("stormwulf_derived_builds_total")]
+        after = derived_builds()
         g4_entries, g4_trailers = newc_entries(gzip.decompress(g4))
         check(st == 200 and after == before and g4_trailers == 1 and
               sum(1 for e in g4_entries if e[0].startswith("h")) == 150,
