@@ -220,6 +220,8 @@ class SegmentBuffer {
   ByteSpan View() const { return {data_, len_}; }
   std::string_view Chars() const { return {reinterpret_cast<const char*>(data_), len_}; }
 
+  int users = 0;  // the hasher and/or the unpacker still reading it; guarded by Provision's mutex
+
  private:
   uint8_t* data_ = nullptr;
   size_t cap_ = 0, len_ = 0;
@@ -350,14 +352,13 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
   std::vector<std::unique_ptr<SegmentBuffer>> buffers(n + cpus + 2);  // outlive the threads
   std::vector<SegmentBuffer*> free_buffers;      // GUARDED_BY(mu)
   std::map<size_t, SegmentBuffer*> to_hash;      // GUARDED_BY(mu)
-  std::unordered_map<SegmentBuffer*, int> users;  // GUARDED_BY(mu): hasher and/or unpacker
   size_t hashing = 0;  // GUARDED_BY(mu): the segment the hasher needs next
   for (auto& b : buffers) {
     b = std::make_unique<SegmentBuffer>();
     free_buffers.push_back(b.get());
   }
   auto done_with = [&](SegmentBuffer* b) {  // mu held
-    if (--users[b] == 0) {
+    if (--b->users == 0) {
       free_buffers.push_back(b);
       free_cv.notify_one();
     }
@@ -459,7 +460,7 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
       }
       {  // verified: to the hasher now, while this worker unpacks it
         std::lock_guard<std::mutex> l(mu);
-        users[buf] = 2;
+        buf->users = 2;
         to_hash.emplace(i, buf);
         if (i == hashing) hash_cv.notify_one();  // only the one it waits for wakes it
       }
