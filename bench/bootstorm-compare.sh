@@ -2,7 +2,8 @@
 # bench/bootstorm-compare.sh OUTDIR [--nodes N] [--quick] [--reps R] [--image-mb M]
 #                                   [--link-gbps X] [--spread S] [--pattern warewulf|zstd]
 #                                   [--servers "stormwulfd nginx1 nginxauto go"]
-#                                   [--export auto|swctl|cpio]
+#                                   (also: stormwulfd-splice, its io_uring splice send path)
+#                                   [--export auto|swctl|cpio] [--small-kb K [--small-gets G]]
 #
 # Side-by-side boot storm: the same N simulated iPXE nodes, the same sample image and per-node
 # overlays, against stormwulfd (if built), nginx (1 worker and "auto" workers) and a Go net/http
@@ -10,14 +11,18 @@
 # Writes OUTDIR/summary.txt, OUTDIR/runs/*.{json,csv,ts}, OUTDIR/cdf.png, OUTDIR/throughput.png.
 # The image files nginx and go serve come from `swctl image import` + `swctl image export` when
 # swctl has them (--export auto), so every server sends the same initrd bytes; else cpio | pigz.
+# --small-kb K puts a K KiB incompressible file in every node's runtime overlay (all servers), and
+# after the storm each node GETs its runtime overlay G more times (default 20) unconditionally on
+# its keep-alive connection: the small-body cost per request (server CPU-us per GET, GETs/s).
 # Loopback only; every server and client run is bounded by a timeout. See docs/bench/bootstorm.md.
 set -euo pipefail
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 [[ $# -ge 1 && $1 != -* ]] || { usage >&2; exit 2; }
 OUT=$(mkdir -p "$1" && cd "$1" && pwd); shift
 NODES=1000; QUICK=0; REPS=3; IMAGE_MB=48; LINK=0; SPREAD=0; PATTERN=warewulf; EXPORT=auto
 SERVERS="stormwulfd nginx1 nginxauto go"
+SMALL_KB=0; SMALL_GETS=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --nodes) NODES=$2; shift 2;;
@@ -29,10 +34,14 @@ while [[ $# -gt 0 ]]; do
     --pattern) PATTERN=$2; shift 2;;
     --servers) SERVERS=$2; shift 2;;
     --export) EXPORT=$2; shift 2;;
+    --small-kb) SMALL_KB=$2; shift 2;;
+    --small-gets) SMALL_GETS=$2; shift 2;;
     -h|--help) usage; exit 0;;
     *) echo "unknown option $1" >&2; usage >&2; exit 2;;
   esac
 done
+[[ -z $SMALL_GETS ]] && { [[ $SMALL_KB -gt 0 ]] && SMALL_GETS=20 || SMALL_GETS=0; }
+[[ $SMALL_GETS -gt 0 && $SMALL_KB -eq 0 ]] && { echo "--small-gets needs --small-kb" >&2; exit 2; }
 if [[ $QUICK == 1 ]]; then
   [[ $NODES == 1000 ]] && NODES=100
   [[ $IMAGE_MB == 48 ]] && IMAGE_MB=32
@@ -79,7 +88,7 @@ prepare() {
   if [[ $EXPORT == auto ]]; then
     if swctl_usable; then EXPORT=swctl; else EXPORT=cpio; fi
   fi
-  local stamp="$DATA/.prepared-$NODES-$IMAGE_MB-$EXT-$EXPORT"
+  local stamp="$DATA/.prepared-$NODES-$IMAGE_MB-$EXT-$EXPORT-$SMALL_KB"
   if [[ -f $stamp ]]; then log "reusing $DATA"; return; fi
   log "preparing a ${IMAGE_MB} MB sample image and $NODES nodes in $DATA"
   rm -rf "$DATA"; mkdir -p "$DATA"
@@ -134,9 +143,9 @@ PY
   fi
   log "image: $(stat -c %s "$img") B, .gz $(stat -c %s "$img.gz") B, .zst $(stat -c %s "$img.zst") B ($EXPORT)"
   # Node list, nginx's MAC -> node map, per-node overlays.
-  python3 - "$DATA" "$IMG" <<'PY'
+  python3 - "$DATA" "$IMG" "$SMALL_KB" <<'PY'
 import json, os, sys, io, random
-data, img = sys.argv[1], sys.argv[2]
+data, img, small_kb = sys.argv[1], sys.argv[2], int(sys.argv[3])
 nodes, mp = [], []
 def newc(entries):
     out = io.BytesIO(); ino = 1
@@ -164,7 +173,8 @@ for line in open(os.path.join(data, "macs.txt")):
                    ("warewulf/wwinit.blob", 0o100644, rng.randbytes(48 * 1024))])
     runtime = newc([("etc", 0o40755, b""), ("etc/hosts", 0o100644, hosts),
                     ("root", 0o40700, b""), ("root/.ssh", 0o40700, b""),
-                    ("root/.ssh/authorized_keys", 0o100600, rng.randbytes(300).hex().encode())])
+                    ("root/.ssh/authorized_keys", 0o100600, rng.randbytes(300).hex().encode())] +
+                   ([("etc/bench-blob", 0o100644, rng.randbytes(small_kb * 1024))] if small_kb else []))
     open(os.path.join(d, "__SYSTEM__.img"), "wb").write(system)
     open(os.path.join(d, "__RUNTIME__.img"), "wb").write(runtime)
 json.dump(nodes, open(os.path.join(data, "nodes.json"), "w"), indent=1)
@@ -234,14 +244,16 @@ STORE=$DATA/swstore
 write_nodes_conf() {
   local tmpl=warewulf-compat
   [[ $PATTERN == zstd ]] && tmpl=default
-  python3 - "$DATA/macs.txt" "$DATA/nodes.conf" "$IMG" "$tmpl" <<'PY'
+  local runtime=stormwulf-marker
+  [[ $SMALL_KB -gt 0 ]] && runtime="stormwulf-marker, bench-blob-${SMALL_KB}k"
+  python3 - "$DATA/macs.txt" "$DATA/nodes.conf" "$IMG" "$tmpl" "$runtime" <<'PY'
 import sys
-macs, out, img, tmpl = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+macs, out, img, tmpl, runtime = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 # Overlays small and O(1) per node, like the synthetic ones nginx and go send (Warewulf's
 # "hosts" overlay lists every node: O(N) per node, O(N^2) to build for a 10k-node storm).
 lines = ["nodeprofiles:", "  default:", "    image name: %s" % img, "    ipxe template: %s" % tmpl,
          "    kernel:", "      args: [quiet, crashkernel=no]",
-         "    system overlay: [wwinit, hostname]", "    runtime overlay: [stormwulf-marker]",
+         "    system overlay: [wwinit, hostname]", "    runtime overlay: [%s]" % runtime,
          "nodes:"]
 for k, line in enumerate(open(macs)):
     mac, name, uuid = line.split()
@@ -263,9 +275,18 @@ prepare_store() {
   log "importing the sample image into $STORE (swctl image import)"
   "$SWCTL" image import "$DATA/chroots/$IMG/rootfs" "$IMG" --store "$STORE" --kernel "$kernel" \
     --exclude 'boot/*' -q > "$DATA/swctl.log" 2>&1 || return 1
-  if "$SWCTL" overlay --help >/dev/null 2>&1 && [[ -d $SRC/overlays ]]; then
+  local ovl=$SRC/overlays
+  if [[ $SMALL_KB -gt 0 ]]; then
+    # The shipped overlays plus one holding the same kind of incompressible file the peers'
+    # runtime overlays carry.
+    ovl=$DATA/overlays
+    rm -rf "$ovl"; cp -r "$SRC/overlays" "$ovl"
+    mkdir -p "$ovl/bench-blob-${SMALL_KB}k/rootfs/etc"
+    head -c $((SMALL_KB * 1024)) /dev/urandom > "$ovl/bench-blob-${SMALL_KB}k/rootfs/etc/bench-blob"
+  fi
+  if "$SWCTL" overlay --help >/dev/null 2>&1 && [[ -d $ovl ]]; then
     "$SWCTL" overlay build --store "$STORE" --nodes "$DATA/nodes.conf" \
-      --overlay-dir "$SRC/overlays" >> "$DATA/swctl.log" 2>&1 ||
+      --overlay-dir "$ovl" >> "$DATA/swctl.log" 2>&1 ||
       log "swctl overlay build failed (see $DATA/swctl.log); stormwulfd nodes get no overlays"
   fi
   echo "$stamp" > "$STORE/.bootstorm-imported"
@@ -292,9 +313,13 @@ stormwulfd_ready() {
   return 0
 }
 
-start_stormwulfd() {
-  local port=$1 dir=$2
-  timeout $((RUN_TIMEOUT + 60)) "$STORMWULFD" --listen "127.0.0.1:$port" --store "$STORE" \
+start_stormwulfd() {  # PORT RUNDIR [ZERO_COPY]
+  local port=$1 dir=$2 cfg=()
+  if [[ -n ${3:-} ]]; then
+    echo "zero copy: $3" > "$dir/stormwulfd.yaml"
+    cfg=(--config "$dir/stormwulfd.yaml")
+  fi
+  timeout $((RUN_TIMEOUT + 60)) "$STORMWULFD" "${cfg[@]}" --listen "127.0.0.1:$port" --store "$STORE" \
     --nodes "$DATA/nodes.conf" --ipxe-dir "$SRC/ipxe-scripts" > "$dir/server.log" 2>&1 &
   local tpid=$!
   PIDS+=("$tpid")
@@ -316,7 +341,7 @@ build_gohttp
 mkdir -p "$OUT/runs"
 ACTIVE=""
 for s in $SERVERS; do
-  if [[ $s == stormwulfd ]] && ! stormwulfd_ready; then
+  if [[ $s == stormwulfd* ]] && ! stormwulfd_ready; then
     log "skipping stormwulfd: $STORMWULFD_NOTE"
     continue
   fi
@@ -329,6 +354,7 @@ start_server() {  # SERVER PORT DIR
     nginx1) start_nginx "$2" "$3" 1;;
     nginxauto) start_nginx "$2" "$3" auto;;
     stormwulfd) start_stormwulfd "$2" "$3";;
+    stormwulfd-splice) start_stormwulfd "$2" "$3" splice;;
   esac
 }
 
@@ -343,12 +369,13 @@ run_one() {  # SERVER REP
     log "$s failed to start on port $port (attempt $attempt): $(tail -1 "$dir/server.log")"
   done
   [[ $started == 1 ]] || { log "$s did not start (see $dir/server.log)"; return 1; }
-  local pidargs=()
+  local pidargs=() getargs=()
+  [[ $SMALL_GETS -gt 0 ]] && getargs=(--refreshes "$SMALL_GETS" --refresh-interval 0 --unconditional)
   for p in $SERVER_PIDS; do pidargs+=(--server-pid "$p"); done
   log "run $rep: $s (pids $SERVER_PIDS) port $port, $NODES nodes"
   "$BOOTSTORM" --target "http://127.0.0.1:$port" --nodes "$NODES" --pattern "$PATTERN" \
       --link-gbps "$LINK" --spread "$SPREAD" --timeout "$RUN_TIMEOUT" --label "$s" \
-      "${pidargs[@]}" --csv "$dir/nodes.csv" --timeseries "$dir/ts.txt" --json \
+      "${pidargs[@]}" "${getargs[@]}" --csv "$dir/nodes.csv" --timeseries "$dir/ts.txt" --json \
       > "$dir/summary.json" 2> "$dir/table.txt" || log "$s rep $rep: bootstorm exit $? (errors)"
   stop_server
   sed -n '1,3p' "$dir/table.txt" | sed 's/^/    /' >&2
@@ -362,7 +389,7 @@ log "runs took $(( $(date +%s) - T0 )) s"
 
 # --------------------------------------------------------------------------------------------
 # 3. Medians, ratios, plots.
-python3 - "$OUT" "$NODES" "$REPS" "$STORMWULFD_NOTE" $ACTIVE <<'PY'
+SMALL_GETS=$SMALL_GETS python3 - "$OUT" "$NODES" "$REPS" "$STORMWULFD_NOTE" $ACTIVE <<'PY'
 import json, os, sys, statistics, platform, subprocess
 out, nodes, reps, note, servers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:]
 keys = [("makespan_s", "makespan s"), ("completion_p50_s", "p50 s"), ("completion_p99_s", "p99 s"),
@@ -371,13 +398,24 @@ keys = [("makespan_s", "makespan s"), ("completion_p50_s", "p50 s"), ("completio
         ("server_peak_rss_mb", "RSS MB"),
         ("wire_bytes_per_node", "wire B/node"), ("errors", "errors"), ("retries", "retries"),
         ("client_core_fraction", "client core")]
+ratio_keys = keys[:9]
+if os.environ.get("SMALL_GETS", "0") != "0":
+    # The small-body GET phase after the storm (bootstorm --unconditional).
+    small = [("get_kib", "KiB/GET"), ("refresh_req_s_after_boots", "GET/s"),
+             ("server_cpu_us_per_refresh_after_boots", "cpu-us/GET"),
+             ("server_cpu_s_per_gb_after_boots", "GET cpu-s/GB")]
+    keys += small
+    ratio_keys += small
 med, runs = {}, {}
 for s in servers:
     rs = []
     for r in range(1, reps + 1):
         p = os.path.join(out, "runs", "%s-%d" % (s, r), "summary.json")
         try:
-            rs.append(json.load(open(p)))
+            x = json.load(open(p))
+            n = x.get("refreshes_after_boots", 0)
+            x["get_kib"] = x.get("refresh_body_bytes_after_boots", 0) / n / 1024 if n else 0
+            rs.append(x)
         except Exception:
             pass
     if not rs:
@@ -396,20 +434,20 @@ lines.append("bootstorm comparison: %d nodes, %d repetitions (medians), %s" % (n
 lines.append("machine: %s, %d CPUs, kernel %s" % (cpu, os.cpu_count(), platform.release()))
 if note:
     lines.append("stormwulfd skipped: " + note)
-hdr = "%-12s" % "server" + "".join("%14s" % h for _, h in keys)
+hdr = "%-18s" % "server" + "".join("%14s" % h for _, h in keys)
 lines.append(hdr)
 for s in med:
-    row = "%-12s" % s
+    row = "%-18s" % s
     for k, _ in keys:
         v = med[s][k]
         row += "%14.0f" % v if abs(v) >= 1e6 or k in ("errors", "retries") else "%14.3f" % v
     lines.append(row)
 anchor = "nginx1" if "nginx1" in med else (list(med)[0] if med else None)
-order = [s for s in ("stormwulfd", "nginx1", "nginxauto", "go") if s in med]
+order = [s for s in ("stormwulfd", "stormwulfd-splice", "nginx1", "nginxauto", "go") if s in med]
 if anchor:
     lines.append("")
     lines.append("ratios (%s), anchor %s = 1.00:" % (" : ".join(order), anchor))
-    for k, h in keys[:9]:
+    for k, h in ratio_keys:
         a = med[anchor][k]
         if a:
             lines.append("  %-14s %s" % (h, " : ".join("%.2f" % (med[s][k] / a) for s in order)))

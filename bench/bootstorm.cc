@@ -5,7 +5,8 @@
 // (bench/bootstorm_ipxe.h) to learn the kernel/initrd URLs (or falls back to --pattern), fetches
 // them in order under a per-connection token bucket (--link-gbps), optionally pays a modelled
 // decompression cost (--decompress-mbps), and then does --refreshes conditional GETs of its
-// runtime overlay as wwclient would. Connection errors are retried a few times like iPXE.
+// runtime overlay as wwclient would (or, with --unconditional, plain GETs: the small-body
+// per-request cost of a server). Connection errors are retried a few times like iPXE.
 //
 // Safety: every URL (the target and every URL a script names) must be a loopback literal; any
 // other host is refused before a socket is made.
@@ -58,6 +59,14 @@ double Now() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
+// CPU (user + system) this process has used since `since`.
+double ClientCpuSince(const rusage& since) {
+  rusage now{};
+  getrusage(RUSAGE_SELF, &now);
+  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return tv(now.ru_utime) - tv(since.ru_utime) + tv(now.ru_stime) - tv(since.ru_stime);
+}
+
 struct Options {
   std::string target;
   int nodes = 100;
@@ -71,6 +80,7 @@ struct Options {
   int max_conns = 0;  // 0 = all nodes at once
   int refreshes = 0;
   double refresh_interval = 60;
+  bool unconditional = false;  // refreshes without If-None-Match: every one is a full 200
   double decompress_mbps = 0;  // MB/s of compressed input a node decompresses; 0 = free
   std::vector<int> server_pids;
   bool json = false;
@@ -347,6 +357,7 @@ class Storm {
   void OnResponseDone(Node& n);
   void OnConnError(Node& n, const std::string& what);
   void Fail(Node& n, const std::string& why);
+  void ReleaseGetBarrier();
   void Finish(Node& n);
   void CloseConn(Node& n);
   void SetEvents(Node& n, uint32_t ev);
@@ -369,8 +380,16 @@ class Storm {
   int finished_ = 0;
   int completed_boots_ = 0;
   int total_304_ = 0;
+  int total_refreshes_ = 0;
+  int boot_failed_ = 0;  // nodes that failed before booting
+  // --unconditional: booted nodes wait here until every node has booted, so the GET phase
+  // measures the small-body path alone rather than overlapping the storm's tail.
+  std::vector<Node*> get_barrier_;
+  uint64_t total_refresh_body_ = 0;
   double after_boots_cpu0_ = -1;  // server CPU when the last node had booted (-1: not yet)
   int after_boots_304_0_ = 0;     // 304s answered by then
+  int after_boots_refreshes_0_ = 0;
+  uint64_t after_boots_body_0_ = 0;
   double after_boots_t0_ = 0;
   double t0_ = 0;
   double t_end_ = 0;
@@ -388,6 +407,7 @@ class Storm {
   double next_sample_ = 0;
   rusage ru0_{};
   double client_cpu_s_ = 0;
+  double client_cpu_boot_s_ = -1;  // client CPU when the last node had booted (-1: not taken)
 };
 
 Status Storm::LoadNodes() {
@@ -494,7 +514,16 @@ void Storm::Fail(Node& n, const std::string& why) {
   ++n.errors;
   n.error = why;
   n.phase = Phase::kFailed;
+  if (n.t_done < 0) ++boot_failed_;
   Finish(n);
+  ReleaseGetBarrier();
+}
+
+void Storm::ReleaseGetBarrier() {
+  if (completed_boots_ + boot_failed_ < static_cast<int>(nodes_.size())) return;
+  const double now = Now();
+  for (Node* w : get_barrier_) Schedule(*w, now, TimerAction::kRefresh);
+  get_barrier_.clear();
 }
 
 void Storm::PatternUrls(Node& n) {
@@ -569,11 +598,24 @@ void Storm::IssueNext(Node& n) {
       // now to the end is what the refresh (304) path costs.
       after_boots_cpu0_ = server_.CpuNow();
       after_boots_304_0_ = total_304_;
+      after_boots_refreshes_0_ = total_refreshes_;
+      after_boots_body_0_ = total_refresh_body_;
       after_boots_t0_ = n.t_done;
+      client_cpu_boot_s_ = ClientCpuSince(ru0_);
     }
   }
   if (n.refreshes_done < opts_.refreshes && !n.runtime_url.empty()) {
     n.refreshing = true;
+    if (opts_.unconditional) {
+      n.phase = Phase::kSleeping;
+      if (n.refreshes_done == 0) {
+        get_barrier_.push_back(&n);
+        ReleaseGetBarrier();
+      } else {
+        Schedule(n, Now() + opts_.refresh_interval, TimerAction::kRefresh);
+      }
+      return;
+    }
     std::uniform_real_distribution<double> jitter(0.5, 1.5);
     n.phase = Phase::kSleeping;
     Schedule(n, Now() + opts_.refresh_interval * jitter(rng_), TimerAction::kRefresh);
@@ -596,7 +638,7 @@ void Storm::StartRequest(Node& n, const std::string& url) {
   n.req = "GET " + u->target + " HTTP/1.1\r\n";
   if (n.refreshing) {
     n.req += "Host: " + u->host_header + "\r\nUser-Agent: " + kWwclientUserAgent + "\r\n";
-    if (!n.etag.empty()) n.req += "If-None-Match: " + n.etag + "\r\n";
+    if (!n.etag.empty() && !opts_.unconditional) n.req += "If-None-Match: " + n.etag + "\r\n";
     n.req += "\r\n";
   } else {
     // Exactly what the Debian 2019 iPXE ROM sends (reference/pxe-boot-facts.md).
@@ -810,7 +852,9 @@ void Storm::OnResponseDone(Node& n) {
   if (n.refreshing) {
     n.refresh_latency.push_back(now - n.request_start);
     ++n.refreshes_done;
+    ++total_refreshes_;
     n.body += r.body_bytes();
+    total_refresh_body_ += r.body_bytes();
     if (r.status() == 304) {
       ++n.refresh_304;
       ++total_304_;
@@ -967,10 +1011,7 @@ int Storm::Run() {
     }
   }
   server_.Finish();
-  rusage ru1{};
-  getrusage(RUSAGE_SELF, &ru1);
-  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
-  client_cpu_s_ = tv(ru1.ru_utime) - tv(ru0_.ru_utime) + tv(ru1.ru_stime) - tv(ru0_.ru_stime);
+  client_cpu_s_ = ClientCpuSince(ru0_);
   Report();
   int failed = 0;
   for (const Node& n : nodes_) {
@@ -1025,8 +1066,11 @@ void Storm::Report() {
   }
   double makespan = ok > 0 ? last_done - t0_ : t_end_ - t0_;
   double wall = t_end_ - t0_;
-  double goodput_mbs = makespan > 0 ? static_cast<double>(body) / makespan / 1e6 : 0;
-  double gb = static_cast<double>(body) / 1e9;
+  // With --unconditional the GET phase starts after the last boot and is reported on its own:
+  // the storm's goodput and cpu/GB cover the boot phase only.
+  const uint64_t boot_body = opts_.unconditional ? body - total_refresh_body_ : body;
+  double goodput_mbs = makespan > 0 ? static_cast<double>(boot_body) / makespan / 1e6 : 0;
+  double gb = static_cast<double>(boot_body) / 1e9;
   double client_core = wall > 0 ? client_cpu_s_ / wall : 0;
   bool client_bound = client_core > 0.8;
   int N = static_cast<int>(nodes_.size());
@@ -1088,7 +1132,15 @@ void Storm::Report() {
   const double after_cpu = have_after ? srv_cpu - after_boots_cpu0_ : 0;
   const int after_304 = have_after ? total_304_ - after_boots_304_0_ : 0;
   const double after_wall = have_after ? t_end_ - after_boots_t0_ : 0;
-  double srv_cpu_per_gb = gb > 0 ? srv_cpu / gb : 0;
+  const int after_refreshes = have_after ? total_refreshes_ - after_boots_refreshes_0_ : 0;
+  const uint64_t after_body = have_after ? total_refresh_body_ - after_boots_body_0_ : 0;
+  const double after_cpu_us_per_req = after_refreshes > 0 ? after_cpu * 1e6 / after_refreshes : 0;
+  const double after_req_s = after_wall > 0 ? after_refreshes / after_wall : 0;
+  const double after_cpu_s_per_gb = after_body > 0 ? after_cpu / (after_body / 1e9) : 0;
+  const double boot_cpu = opts_.unconditional && have_after ? after_boots_cpu0_ : srv_cpu;
+  double srv_cpu_per_gb = gb > 0 ? boot_cpu / gb : 0;
+  const double boot_client_cpu =
+      opts_.unconditional && client_cpu_boot_s_ >= 0 ? client_cpu_boot_s_ : client_cpu_s_;
   double srv_peak_mb = static_cast<double>(server_.peak_kb()) / 1024.0;
   double wire_per_node = N > 0 ? static_cast<double>(rx + tx) / N : 0;
   double body_per_node = N > 0 ? static_cast<double>(body) / N : 0;
@@ -1114,7 +1166,7 @@ void Storm::Report() {
       << ",\"server_pids\":" << server_.nprocs() << ",\"server_cpu_s\":" << srv_cpu
       << ",\"server_cpu_s_per_gb\":" << srv_cpu_per_gb << ",\"server_peak_rss_mb\":" << srv_peak_mb
       << ",\"client_cpu_s\":" << client_cpu_s_
-      << ",\"total_cpu_s_per_gb\":" << (gb > 0 ? (srv_cpu + client_cpu_s_) / gb : 0)
+      << ",\"total_cpu_s_per_gb\":" << (gb > 0 ? (boot_cpu + boot_client_cpu) / gb : 0)
       << ",\"client_core_fraction\":" << client_core
       << ",\"client_bottleneck\":" << (client_bound ? "true" : "false")
       << ",\"refreshes\":" << refreshes << ",\"refresh_304\":" << r304
@@ -1122,7 +1174,13 @@ void Storm::Report() {
       << ",\"refresh_p99_s\":" << Percentile(refresh_lat, 99)
       << ",\"refresh_304_after_boots\":" << after_304
       << ",\"server_cpu_s_after_boots\":" << after_cpu
-      << ",\"wall_s_after_boots\":" << after_wall << ",\"stage_p50_s\":{";
+      << ",\"wall_s_after_boots\":" << after_wall
+      << ",\"unconditional\":" << (opts_.unconditional ? "true" : "false")
+      << ",\"refreshes_after_boots\":" << after_refreshes
+      << ",\"refresh_body_bytes_after_boots\":" << after_body
+      << ",\"refresh_req_s_after_boots\":" << after_req_s
+      << ",\"server_cpu_us_per_refresh_after_boots\":" << after_cpu_us_per_req
+      << ",\"server_cpu_s_per_gb_after_boots\":" << after_cpu_s_per_gb << ",\"stage_p50_s\":{";
     bool first = true;
     for (const char* s : kStageOrder) {
       auto it = stage_t.find(s);
@@ -1177,7 +1235,7 @@ void Storm::Report() {
                  "  server (%d procs): cpu %.2f s = %.3f cpu-s/GB   peak rss %.1f MB   "
                  "server+client %.3f cpu-s/GB\n",
                  server_.nprocs(), srv_cpu, srv_cpu_per_gb, srv_peak_mb,
-                 gb > 0 ? (srv_cpu + client_cpu_s_) / gb : 0);
+                 gb > 0 ? (boot_cpu + boot_client_cpu) / gb : 0);
   }
   std::fprintf(out, "  client: cpu %.2f s over %.2f s wall = %.0f%% of a core%s\n", client_cpu_s_,
                wall, client_core * 100,
@@ -1185,7 +1243,14 @@ void Storm::Report() {
   if (refreshes > 0) {
     std::fprintf(out, "  refreshes %d (304: %d)  latency p50 %.4f s  p99 %.4f s\n", refreshes, r304,
                  Percentile(refresh_lat, 50), Percentile(refresh_lat, 99));
-    if (have_after && after_cpu > 0) {
+    if (have_after && after_cpu > 0 && opts_.unconditional) {
+      std::fprintf(out,
+                   "  after the last boot: %d GETs (%.1f KiB each) in %.2f s = %.0f/s, %.3f GB/s; "
+                   "server cpu %.2f s = %.1f us per request, %.3f cpu-s/GB\n",
+                   after_refreshes, after_refreshes ? after_body / 1024.0 / after_refreshes : 0,
+                   after_wall, after_req_s, after_wall > 0 ? after_body / 1e9 / after_wall : 0,
+                   after_cpu, after_cpu_us_per_req, after_cpu_s_per_gb);
+    } else if (have_after && after_cpu > 0) {
       std::fprintf(out,
                    "  after the last boot: %d 304s in %.2f s, server cpu %.2f s = %.0f 304s per "
                    "server cpu-second\n",
@@ -1213,6 +1278,10 @@ void Usage(FILE* f) {
       "  --retries R             connection-error retries per request (default 3)\n"
       "  --decompress-mbps M     model node-side decompression at M MB/s of compressed input\n"
       "  --refreshes K --refresh-interval S   K runtime refreshes, jittered 0.5..1.5 x S\n"
+      "  --unconditional         refreshes without If-None-Match (each a full GET: measures\n"
+      "                          a server's per-request cost for small bodies); they start\n"
+      "                          when every node has booted, and goodput and cpu/GB then\n"
+      "                          cover the boot phase only\n"
       "  --server-pid PID        server process to account (repeatable; children included)\n"
       "  --csv FILE              per-node rows\n"
       "  --timeseries FILE       body bytes over time (100 ms samples)\n"
@@ -1249,6 +1318,7 @@ int Main(int argc, char** argv) {
     kQuiet,
     kGenMacs,
     kCopy,
+    kUnconditional,
     kHelp
   };
   static const option kLong[] = {{"target", required_argument, nullptr, kTarget},
@@ -1273,6 +1343,7 @@ int Main(int argc, char** argv) {
                                  {"quiet", no_argument, nullptr, kQuiet},
                                  {"gen-macs", required_argument, nullptr, kGenMacs},
                                  {"copy-bodies", no_argument, nullptr, kCopy},
+                                 {"unconditional", no_argument, nullptr, kUnconditional},
                                  {"help", no_argument, nullptr, kHelp},
                                  {nullptr, 0, nullptr, 0}};
   int gen_macs = -1;
@@ -1346,6 +1417,9 @@ int Main(int argc, char** argv) {
         break;
       case kCopy:
         o.copy_bodies = true;
+        break;
+      case kUnconditional:
+        o.unconditional = true;
         break;
       case 'h':
       case kHelp:
