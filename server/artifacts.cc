@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include "chunkstore/codec.h"
 #include "chunkstore/maintenance.h"
 #include "common/fs_util.h"
@@ -34,6 +36,11 @@ Result<std::shared_ptr<const SharedFile>> FileCache::Open(const std::string& pat
     }
   }
   SW_ASSIGN_OR_RETURN(auto f, OpenShared(path));  // outside the lock: a cold open may block
+  if (f->size > 0 && f->size <= small_max_ && small_budget_ > 0) {
+    auto m = std::const_pointer_cast<SharedFile>(f);  // not shared with anyone yet
+    m->budget = small_held_;  // read into memory on first use as a small body
+    m->budget_limit = small_budget_;
+  }
   std::lock_guard<std::mutex> l(mu_);
   Slot& slot = slots_[path];
   if (auto other = slot.file.lock()) f = other;  // another thread opened it meanwhile
@@ -261,7 +268,8 @@ void DerivedCache::Ensure(const std::shared_ptr<const OpenArtifact>& art, Derive
   req->kind = kind;
   req->done = std::move(done);
   std::vector<size_t> todo;
-  for (size_t i = 0; i < art->manifest.chunks.size(); ++i) {
+  const bool seen = art->derived_seen[static_cast<int>(kind)].load(std::memory_order_acquire);
+  for (size_t i = 0; !seen && i < art->manifest.chunks.size(); ++i) {
     // A raw-stored chunk is its own raw encoding.
     if (kind == Derived::kRaw && !art->zstd[i]) continue;
     if (::access(PathFor(art->manifest.chunks[i].id, kind).c_str(), F_OK) != 0) todo.push_back(i);
@@ -337,6 +345,7 @@ void DerivedCache::Finish(const std::shared_ptr<Request>& r) {
     }
     files.push_back(*f);
   }
+  r->art->derived_seen[static_cast<int>(r->kind)].store(true, std::memory_order_release);
   r->done(std::move(files));
 }
 

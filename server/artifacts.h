@@ -39,7 +39,12 @@ namespace sw {
 // Thread-safe.
 class FileCache {
  public:
-  explicit FileCache(size_t capacity) : capacity_(std::max<size_t>(1, capacity)) {}
+  // Keeps at most `capacity` files open with nobody using them. Files of up to small_max bytes
+  // are also read into memory while the bytes so held stay under small_budget (0: none), so a
+  // small body (an overlay) is sent without a read from the page cache.
+  explicit FileCache(size_t capacity, size_t small_max = 0, size_t small_budget = 0)
+      : capacity_(std::max<size_t>(1, capacity)), small_max_(small_max), small_budget_(small_budget) {}
+  size_t small_bytes() const { return small_held_->load(); }  // file bytes held in memory
   // The open file at path (NotFound when it does not exist).
   Result<std::shared_ptr<const SharedFile>> Open(const std::string& path);
   size_t open_count() const;  // files in the cache that are still open
@@ -52,6 +57,8 @@ class FileCache {
   };
   void Touch(const std::string& path, Slot* slot, std::shared_ptr<const SharedFile> f);
   const size_t capacity_;
+  const size_t small_max_, small_budget_;
+  std::shared_ptr<std::atomic<size_t>> small_held_ = std::make_shared<std::atomic<size_t>>(0);
   mutable std::mutex mu_;
   std::unordered_map<std::string, Slot> slots_;  // GUARDED_BY(mu_)
   // Most recently used first; holds the files that stay open with no response using them.
@@ -67,6 +74,9 @@ struct OpenArtifact {
   std::string name;  // the manifest's "name" meta ("" when none), shown in /status
   bool all_zstd = true;   // every chunk file is a zstd frame
   bool all_raw = true;    // every chunk file is raw bytes
+  // Per Derived kind: every chunk's derived file has been seen, so DerivedCache::Ensure skips
+  // looking for them on each request (they are only removed with their chunks).
+  mutable std::atomic<bool> derived_seen[2] = {false, false};
 };
 
 // A caller's own copy of one ref's cache entry (stormwulfd keeps one per node and overlay kind),

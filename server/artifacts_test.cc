@@ -83,6 +83,50 @@ TEST_F(ArtifactsTest, FileCacheSharesOneFdAndBoundsTheIdleOnes) {
   EXPECT_TRUE(missing.status().IsNotFound()) << missing.status().ToString();
 }
 
+TEST_F(ArtifactsTest, FileCacheKeepsSmallFilesInMemoryWithinItsBudget) {
+  std::string small_a(3000, 'a'), small_b(3000, 'b'), big(5000, 'c');
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/sa", small_a, 0644).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/sb", small_b, 0644).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/big", big, 0644).ok());
+  FileCache cache(8, /*small_max=*/4096, /*small_budget=*/4000);
+  auto a = cache.Open(dir_ + "/sa");
+  auto b = cache.Open(dir_ + "/sb");
+  auto c = cache.Open(dir_ + "/big");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(cache.small_bytes(), 0u) << "read on first use, not on open";
+  const std::string* ma = (*a)->Contents();
+  ASSERT_NE(ma, nullptr);
+  EXPECT_EQ(*ma, small_a);
+  EXPECT_EQ((*a)->Contents(), ma) << "read once";
+  EXPECT_EQ(cache.small_bytes(), 3000u);
+  EXPECT_EQ((*b)->Contents(), nullptr) << "3000 more bytes would pass the 4000-byte budget";
+  EXPECT_EQ((*c)->Contents(), nullptr) << "over small_max";
+  EXPECT_EQ(OpenShared(dir_ + "/sa").value()->Contents(), nullptr) << "no cache, no budget";
+  // Files leaving the cache give their bytes back: then another small file fits.
+  int flushes = 0;
+  auto flush = [&] {  // pushes every earlier file out of the 8-file LRU
+    for (int i = 0; i < 9; ++i) {
+      std::string p = dir_ + "/x" + std::to_string(flushes) + "_" + std::to_string(i);
+      ASSERT_TRUE(WriteFileAtomic(p, "x", 0644).ok());
+      ASSERT_TRUE(cache.Open(p).ok());
+    }
+    ++flushes;
+  };
+  a = Status::NotFound("dropped");
+  flush();
+  EXPECT_EQ(cache.small_bytes(), 0u);
+  auto b2 = cache.Open(dir_ + "/sb");
+  ASSERT_TRUE(b2.ok());
+  EXPECT_EQ((*b2)->Contents(), nullptr) << "this SharedFile already decided (b holds it)";
+  b = Status::NotFound("dropped");
+  b2 = Status::NotFound("dropped");
+  flush();
+  auto b3 = cache.Open(dir_ + "/sb");
+  ASSERT_TRUE(b3.ok());
+  ASSERT_NE((*b3)->Contents(), nullptr) << "a fresh open of the file, with room in the budget";
+  EXPECT_EQ(*(*b3)->Contents(), small_b);
+}
+
 TEST_F(ArtifactsTest, ResolvedArtifactsDoNotPinTheirFiles) {
   // 40 nodes' overlays: the cache keeps them all resolved but at most 4 chunk files open.
   FileCache files(4);

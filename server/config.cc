@@ -44,6 +44,14 @@ Status LoadServerConfig(const std::string& path, ServerConfig* c) {
     num("send timeout ms", &c->send_timeout_ms);
     num("update interval", &c->update_interval);
     if (y["max connections"]) c->max_connections = y["max connections"].as<size_t>();
+    str("zero copy", &c->zero_copy);
+    if (c->zero_copy != "sendfile" && c->zero_copy != "splice") {
+      return Status::InvalidArgument(path + ": zero copy must be sendfile or splice, not \"" +
+                                     c->zero_copy + "\"");
+    }
+    if (y["copy body max"]) c->copy_body_max = y["copy body max"].as<size_t>();
+    if (y["small file cache mb"]) c->small_file_cache_mb = y["small file cache mb"].as<size_t>();
+    if (y["copy budget mb"]) c->copy_budget_mb = y["copy budget mb"].as<size_t>();
     if (y["max open files"]) c->max_open_files = y["max open files"].as<size_t>();
   } catch (const YAML::Exception& e) {
     return Status::InvalidArgument(path + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);

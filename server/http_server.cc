@@ -5,7 +5,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -216,7 +220,10 @@ class HttpServer::Loop {
   struct Listener : Completion {
     Listener(Loop* l, int f, bool t) : loop(l), fd(f), tls(t) {}
     void Arm() {
-      io_uring_prep_multishot_accept(loop->ring_->Sqe(this), fd, nullptr, nullptr, SOCK_CLOEXEC);
+      // Non-blocking sockets, so that sendfile(2) and send(2) from the loop thread never wait; every
+      // ring operation on them handles -EAGAIN (WaitWritable).
+      io_uring_prep_multishot_accept(loop->ring_->Sqe(this), fd, nullptr, nullptr,
+                                     SOCK_CLOEXEC | SOCK_NONBLOCK);
       armed = true;
     }
     void OnCqe(int res, uint32_t flags) override;
@@ -256,6 +263,7 @@ class HttpServer::Loop {
   // per tick, not a scan of all connections.
   TimerWheel wheel_{NowMs()};
   uint64_t next_gen_ = 1;
+  size_t copy_held_ = 0;  // bytes of copied bodies held by this loop's connections
   std::thread::id thread_id_;
   friend class Conn;
 };
@@ -306,11 +314,27 @@ class HttpServer::Loop::Conn {
   void SubmitBounceSend();
   void OnBounceSend(int res, uint32_t);
   void FinishResponse();
+  // File pieces through sendfile(2) on this thread, up to kSendfileTurn bytes per turn.
+  void SendFileInline();
+  // The socket is full (-EAGAIN, possible on any send of a non-blocking socket, from the ring
+  // too): poll for POLLOUT, then call `resume`.
+  void WaitWritable(void (Conn::*resume)());
+  void OnPollOut(int res, uint32_t);
+  // Reads the whole body (`length` bytes) into out_ after the head; false if a file read failed.
+  bool CopyBodyIntoHead(uint64_t length);
+  void ReleaseCopy() {
+    loop_->copy_held_ -= copy_held_;
+    copy_held_ = 0;
+  }
   // Sends [data, data+len) for `op`: a plain send, or on TLS at most kTlsChunk bytes encrypted
   // and queued; op's handler then runs with the plaintext bytes consumed (or -EPIPE).
   void SubmitWrite(Op* op, const char* data, size_t len, int flags);
   bool TlsIn(const char* data, size_t n);  // false: fatal TLS error, close
   void TlsFlush();
+  void ResendTls() {
+    tls_sending_ = false;
+    TlsFlush();
+  }
   void OnTlsSend(int res, uint32_t);
   void Fail();
   void MaybeFree();
@@ -364,6 +388,7 @@ class HttpServer::Loop::Conn {
   // Response being sent.
   std::string out_;
   size_t out_off_ = 0;
+  size_t copy_held_ = 0;  // body bytes copied into out_ (counted in the loop's budget)
   std::vector<BodyPiece> pieces_;
   size_t piece_ = 0;
   uint64_t piece_off_ = 0;  // bytes of pieces_[piece_] already sent
@@ -379,6 +404,8 @@ class HttpServer::Loop::Conn {
   Op splice_in_op_{this, &Conn::OnSpliceIn};
   Op splice_out_op_{this, &Conn::OnSpliceOut};
   Op bounce_op_{this, &Conn::OnBounceSend};
+  Op pollout_op_{this, &Conn::OnPollOut};
+  void (Conn::*resume_)() = nullptr;  // what OnPollOut continues with
   // TLS (null for plain connections): ciphertext queue, one send in flight at a time.
   std::unique_ptr<TlsSession> tls_;
   std::string tls_out_;
@@ -483,6 +510,12 @@ void HttpServer::Loop::Deliver(uint64_t gen, HttpResponse resp) {
 
 void HttpServer::Loop::Run() {
   thread_id_ = std::this_thread::get_id();
+  // sendfile(2) to a socket the client reset raises SIGPIPE (it has no MSG_NOSIGNAL): block it
+  // on this thread, so the call fails with EPIPE instead of killing the process.
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
   for (auto& l : listeners_) l->Arm();
   wake_->Arm();
   bool closing_listeners = false;
@@ -540,7 +573,7 @@ void HttpServer::Loop::Conn::OnRecv(int res, uint32_t flags) {
     }
   } else if (res == 0) {
     peer_closed_ = true;
-  } else if (res != -ENOBUFS) {
+  } else if (res != -ENOBUFS && res != -EAGAIN) {
     // Close() may free this connection: return right after it.
     if (closing_) return MaybeFree();
     loop_->sh_->errors.fetch_add(1, std::memory_order_relaxed);
@@ -735,7 +768,48 @@ void HttpServer::Loop::Conn::Deliver(HttpResponse resp) {
   }
   sh->by_status[std::min(status / 100, 5)].fetch_add(1, std::memory_order_relaxed);
   if (status == 304) sh->s304.fetch_add(1, std::memory_order_relaxed);
+  if (!pieces_.empty() && !tls_ && length <= sh->opts.copy_body_max &&
+      loop_->copy_held_ + length <= sh->opts.copy_budget_per_loop && !CopyBodyIntoHead(length)) {
+    return Fail();
+  }
   StartSend();
+}
+
+bool HttpServer::Loop::Conn::CopyBodyIntoHead(uint64_t length) {
+  const size_t head = out_.size();
+  out_.resize(head + length);
+  char* dst = out_.data() + head;
+  for (const BodyPiece& p : pieces_) {
+    if (p.mem) {
+      std::memcpy(dst, p.mem->data() + p.offset, p.length);
+      dst += p.length;
+      continue;
+    }
+    const std::string* c = p.file->Contents();
+    if (c != nullptr && p.offset + p.length <= c->size()) {  // else the read below reports it
+      std::memcpy(dst, c->data() + p.offset, p.length);
+      dst += p.length;
+      continue;
+    }
+    // Store files of small bodies (overlays, scripts) are hot in the page cache.
+    for (uint64_t done = 0; done < p.length;) {
+      ssize_t n = ::pread(p.file->fd.get(), dst, p.length - done,
+                          static_cast<off_t>(p.offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {  // 0 = the file is shorter than the manifest says: never send a short body
+        LOG(WARNING) << "read " << p.file->path << ": "
+                     << (n == 0 ? "unexpected end of file" : std::strerror(errno));
+        out_.resize(head);
+        return false;
+      }
+      done += static_cast<uint64_t>(n);
+      dst += n;
+    }
+  }
+  pieces_.clear();
+  copy_held_ = length;
+  loop_->copy_held_ += length;
+  return true;
 }
 
 void HttpServer::Loop::Conn::StartSend() {
@@ -755,6 +829,7 @@ void HttpServer::Loop::Conn::SubmitSendHead() {
 void HttpServer::Loop::Conn::OnSendHead(int res, uint32_t) {
   --inflight_;
   if (closing_) return MaybeFree();
+  if (res == -EAGAIN) return WaitWritable(&Conn::SubmitSendHead);
   if (res <= 0) return Fail();
   out_off_ += static_cast<size_t>(res);
   loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
@@ -771,7 +846,57 @@ void HttpServer::Loop::Conn::NextPiece() {
   }
   if (piece_ >= pieces_.size()) return FinishResponse();
   if (pieces_[piece_].mem) return SubmitSendMem();
+  if (!tls_ && loop_->sh_->opts.inline_sendfile) return SendFileInline();
   SubmitSpliceIn();
+}
+
+void HttpServer::Loop::Conn::SendFileInline() {
+  // Fairness: a connection moves at most this much per turn, then lets the others run (the
+  // POLLOUT poll of a writable socket completes on the next pass of the ring).
+  constexpr uint64_t kSendfileTurn = 1 << 20;
+  uint64_t turn = 0;
+  for (;;) {
+    while (piece_ < pieces_.size() && piece_off_ >= pieces_[piece_].length) {
+      ++piece_;
+      piece_off_ = 0;
+    }
+    if (piece_ >= pieces_.size() || pieces_[piece_].mem) break;
+    if (turn >= kSendfileTurn) {
+      return WaitWritable(&Conn::NextPiece);
+    }
+    const BodyPiece& p = pieces_[piece_];
+    off_t off = static_cast<off_t>(p.offset + piece_off_);
+    size_t want = static_cast<size_t>(std::min(p.length - piece_off_, kSendfileTurn - turn));
+    ssize_t n = ::sendfile(fd_, p.file->fd.get(), &off, want);
+    if (n > 0) {
+      piece_off_ += static_cast<uint64_t>(n);
+      turn += static_cast<uint64_t>(n);
+      loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      resp_bytes_ += static_cast<uint64_t>(n);
+      Progress();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return WaitWritable(&Conn::NextPiece);
+    if (n == 0) {  // the file is shorter than the manifest says: never send a short body
+      LOG(WARNING) << "sendfile from " << p.file->path << ": unexpected end of file";
+    }
+    return Fail();  // EPIPE, ECONNRESET: the client went away
+  }
+  NextPiece();  // a memory piece, or the end of the response
+}
+
+void HttpServer::Loop::Conn::WaitWritable(void (Conn::*resume)()) {
+  resume_ = resume;
+  io_uring_prep_poll_add(loop_->ring_->Sqe(&pollout_op_), fd_, POLLOUT);
+  ++inflight_;
+}
+
+void HttpServer::Loop::Conn::OnPollOut(int res, uint32_t) {
+  --inflight_;
+  if (closing_) return MaybeFree();
+  if (res < 0) return Fail();
+  (this->*resume_)();
 }
 
 void HttpServer::Loop::Conn::SubmitSendMem() {
@@ -784,6 +909,7 @@ void HttpServer::Loop::Conn::SubmitSendMem() {
 void HttpServer::Loop::Conn::OnSendMem(int res, uint32_t) {
   --inflight_;
   if (closing_) return MaybeFree();
+  if (res == -EAGAIN) return WaitWritable(&Conn::SubmitSendMem);
   if (res <= 0) return Fail();
   piece_off_ += static_cast<uint64_t>(res);
   loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
@@ -857,6 +983,7 @@ void HttpServer::Loop::Conn::SubmitSpliceOut() {
 void HttpServer::Loop::Conn::OnSpliceOut(int res, uint32_t) {
   --inflight_;
   if (closing_) return MaybeFree();
+  if (res == -EAGAIN) return WaitWritable(&Conn::SubmitSpliceOut);
   if (res <= 0) return Fail();
   pipe_bytes_ -= static_cast<uint64_t>(res);
   loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
@@ -873,6 +1000,7 @@ void HttpServer::Loop::Conn::SubmitBounceSend() {
 void HttpServer::Loop::Conn::OnBounceSend(int res, uint32_t) {
   --inflight_;
   if (closing_) return MaybeFree();
+  if (res == -EAGAIN) return WaitWritable(&Conn::SubmitBounceSend);
   if (res <= 0) return Fail();
   bounce_off_ += static_cast<size_t>(res);
   loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
@@ -891,6 +1019,7 @@ void HttpServer::Loop::Conn::FinishResponse() {
   sh->lat[b].fetch_add(1, std::memory_order_relaxed);
   sh->lat_sum_ns.fetch_add(ns, std::memory_order_relaxed);
   pieces_.clear();  // unpins the files
+  ReleaseCopy();
   bounce_ = false;
   std::string().swap(bounce_buf_);
   out_.clear();
@@ -963,6 +1092,10 @@ void HttpServer::Loop::Conn::OnTlsSend(int res, uint32_t) {
   --inflight_;
   tls_sending_ = false;
   bool nop = tls_out_off_ >= tls_out_.size();  // the io_uring_prep_nop completion
+  if (res == -EAGAIN && !nop && !closing_) {
+    tls_sending_ = true;  // nothing else may send until the poll resumes this send
+    return WaitWritable(&Conn::ResendTls);
+  }
   if (closing_ || (!nop && res <= 0)) {
     if (Op* p = std::exchange(tls_pending_, nullptr)) return p->OnCqe(-EPIPE, 0);
     return closing_ ? MaybeFree() : Fail();
@@ -1002,6 +1135,7 @@ void HttpServer::Loop::Conn::Close() {
 
 void HttpServer::Loop::Conn::MaybeFree() {
   if (!closing_ || inflight_ > 0) return;
+  ReleaseCopy();
   if (pipe_r_ >= 0) {
     ::close(pipe_r_);
     ::close(pipe_w_);

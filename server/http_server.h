@@ -32,6 +32,17 @@ struct HttpServerOptions {
   int idle_timeout_ms = 60000;            // keep-alive idle
   int send_timeout_ms = 60000;            // no byte of progress for this long while sending
   size_t max_connections = 50000;         // over this, new connections are closed at once
+  // Plain connections send file pieces with sendfile(2) from the loop thread on their
+  // non-blocking socket (zero-copy, no worker thread; a full socket waits for POLLOUT). false:
+  // two io_uring splices through a pipe, which io_uring runs in its worker threads.
+  bool inline_sendfile = true;
+  // Bodies up to this many bytes are read into the response buffer and sent with the head in one
+  // send, instead of being spliced: io_uring runs splice in its worker threads, and for a small
+  // body that hand-off costs more than the copy. 0 = always splice.
+  size_t copy_body_max = 256 * 1024;
+  // Bytes all connections of one loop may hold in such copied bodies; beyond it they splice, so
+  // memory stays bounded however many nodes fetch at once.
+  size_t copy_budget_per_loop = 32u << 20;
   // TLS listeners (requests on them have HttpRequest::tls set); need tls_cert and tls_key (PEM).
   std::vector<std::string> tls_listen;
   std::string tls_cert, tls_key;

@@ -29,13 +29,18 @@ class TestHandler : public HttpHandler {
     std::string path(req.path);
     if (path == "/file") {  // two file pieces and a memory piece: ranges cross pieces
       HttpResponse r;
-      auto a = OpenShared(dir_ + "/a");
-      auto b = OpenShared(dir_ + "/b");
+      auto a = files_.Open(dir_ + "/a");  // 3 MiB: always from the file
+      auto b = files_.Open(dir_ + "/b");  // small: from memory when copied
       r.body.push_back(BodyPiece{*a, nullptr, 0, (*a)->size});
       r.body.push_back(BodyPiece{nullptr, std::make_shared<const std::string>("MEM"), 0, 3});
       r.body.push_back(BodyPiece{*b, nullptr, 0, (*b)->size});
       r.etag = "\"v1\"";
       r.last_modified = 1700000000;
+      w->Respond(std::move(r));
+    } else if (path == "/short") {  // the file is shorter than the piece says
+      HttpResponse r;
+      auto b = files_.Open(dir_ + "/b");
+      r.body.push_back(BodyPiece{*b, nullptr, 0, (*b)->size + 8});
       w->Respond(std::move(r));
     } else if (path == "/deferred") {
       std::thread([w] {
@@ -51,6 +56,7 @@ class TestHandler : public HttpHandler {
 
  private:
   std::string dir_;
+  FileCache files_{16, 256 * 1024, 1 << 20};
 };
 
 class HttpServerTest : public ::testing::Test {
@@ -64,11 +70,18 @@ class HttpServerTest : public ::testing::Test {
     ASSERT_TRUE(WriteFileAtomic(dir_ + "/b", "BBBBBBBB").ok());
     full_ = a_ + "MEM" + "BBBBBBBB";
     handler_ = std::make_unique<TestHandler>(dir_);
+    StartServer(Options());
+  }
+  static HttpServerOptions Options() {
     HttpServerOptions o;
     o.listen = {"127.0.0.1:0"};
     o.threads = 2;
     o.header_timeout_ms = 400;
     o.idle_timeout_ms = 800;
+    return o;
+  }
+  void StartServer(const HttpServerOptions& o) {
+    if (server_) server_->Stop();
     server_ = std::make_unique<HttpServer>(o, handler_.get());
     Status s = server_->Start();
     if (s.IsUnavailable()) GTEST_SKIP() << s.ToString();
@@ -192,6 +205,111 @@ TEST_F(HttpServerTest, RangesAndConditionals) {
               "\r\n\r\n",
           &body);
   EXPECT_NE(h.find(" 200 "), std::string::npos);
+}
+
+// Bodies up to copy_body_max go out copied behind the head, larger ones (or any once the loop's
+// copy budget is used up) are spliced: the client sees the same bytes either way, ranges across
+// file and memory pieces included, and a file shorter than its piece is never sent short.
+TEST_F(HttpServerTest, CopiedAndSplicedBodiesAreTheSame) {
+  const uint64_t n = full_.size();
+  struct Mode {
+    const char* name;
+    size_t copy_max, budget;
+  };
+  for (Mode m : {Mode{"default", 256 * 1024, 32u << 20}, Mode{"always splice", 0, 32u << 20},
+                 Mode{"tiny budget", 256 * 1024, 16}, Mode{"copy everything", 16u << 20, 64u << 20}}) {
+    SCOPED_TRACE(m.name);
+    HttpServerOptions o = Options();
+    o.copy_body_max = m.copy_max;
+    o.copy_budget_per_loop = m.budget;
+    StartServer(o);
+    std::string body;
+    Get("GET /file HTTP/1.1\r\nRange: bytes=3145725-3145731\r\n\r\n", &body);
+    EXPECT_EQ(body, full_.substr(3145725, 7));  // file -> memory -> file, 7 bytes
+    Get("GET /file HTTP/1.1\r\nRange: bytes=3000000-3145730\r\n\r\n", &body);
+    EXPECT_TRUE(body == full_.substr(3000000, 145731));  // 142 KiB: copied by default
+    Get("GET /file HTTP/1.1\r\nRange: bytes=-1\r\n\r\n", &body);
+    EXPECT_EQ(body, "B");
+    // Pipelined small and large responses on one connection, in order.
+    int fd = Connect();
+    Send(fd, "GET /file HTTP/1.1\r\nRange: bytes=0-99\r\n\r\nGET /file HTTP/1.1\r\n\r\n"
+             "GET /file HTTP/1.1\r\nRange: bytes=" + std::to_string(n - 11) + "-\r\n\r\n"
+             "HEAD /file HTTP/1.1\r\n\r\n");
+    std::string carry;
+    EXPECT_NE(ReadResponse(fd, &body, &carry).find(" 206 "), std::string::npos);
+    EXPECT_EQ(body, full_.substr(0, 100));
+    EXPECT_NE(ReadResponse(fd, &body, &carry).find(" 200 "), std::string::npos);
+    EXPECT_TRUE(body == full_);
+    ReadResponse(fd, &body, &carry);
+    EXPECT_EQ(body, "MEMBBBBBBBB");
+    std::string head = ReadResponse(fd, &body, &carry);
+    EXPECT_NE(head.find("Content-Length: " + std::to_string(n)), std::string::npos) << head;
+    EXPECT_TRUE(body.empty());
+    close(fd);
+    // Short file: the head promises 16 bytes, the connection closes before 16 arrive.
+    fd = Connect();
+    Send(fd, "GET /short HTTP/1.1\r\n\r\n");
+    std::string got;
+    char buf[4096];
+    for (ssize_t r; (r = recv(fd, buf, sizeof(buf), 0)) > 0;) got.append(buf, static_cast<size_t>(r));
+    close(fd);
+    size_t hend = got.find("\r\n\r\n");
+    if (hend != std::string::npos) {
+      EXPECT_NE(got.find("Content-Length: 16"), std::string::npos);
+      EXPECT_LT(got.size() - hend - 4, 16u) << "a short body was sent as complete";
+    }
+    // The server goes on serving.
+    EXPECT_NE(Get("GET /file HTTP/1.1\r\nRange: bytes=0-0\r\n\r\n", &body).find(" 206 "),
+              std::string::npos);
+    EXPECT_EQ(body, "a");
+  }
+}
+
+// A client that reads slowly fills its socket: the sender waits for POLLOUT (sendfile gets
+// EAGAIN on the non-blocking socket), resumes, and the client gets every byte; other clients
+// are served meanwhile on the same loops.
+TEST_F(HttpServerTest, SlowReaderGetsTheWholeBodyWithoutBlockingOthers) {
+  for (bool sendfile : {true, false}) {
+    SCOPED_TRACE(sendfile ? "sendfile" : "splice");
+    HttpServerOptions o = Options();
+    o.inline_sendfile = sendfile;
+    o.idle_timeout_ms = 5000;
+    StartServer(o);
+    int slow = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 4096;
+    setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(server_->port(0));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(slow, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    Send(slow, "GET /file HTTP/1.1\r\n\r\n");
+    std::string got;
+    char buf[4096];
+    for (int i = 0; i < 20; ++i) {  // a trickle for a while: the server's sends back up
+      ssize_t n = recv(slow, buf, sizeof(buf), 0);
+      ASSERT_GT(n, 0);
+      got.append(buf, static_cast<size_t>(n));
+      usleep(5000);
+      if (i == 10) {
+        std::string body;
+        for (int k = 0; k < 4; ++k) {  // both loops keep serving others
+          EXPECT_NE(Get("GET /file HTTP/1.1\r\n\r\n", &body).find(" 200 "), std::string::npos);
+          EXPECT_EQ(body.size(), full_.size());
+        }
+      }
+    }
+    timeval tv{5, 0};
+    setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    size_t hend;
+    while ((hend = got.find("\r\n\r\n")) == std::string::npos || got.size() < hend + 4 + full_.size()) {
+      ssize_t n = recv(slow, buf, sizeof(buf), 0);
+      ASSERT_GT(n, 0) << "got " << got.size() << " bytes";
+      got.append(buf, static_cast<size_t>(n));
+    }
+    EXPECT_TRUE(got.substr(hend + 4) == full_);
+    close(slow);
+  }
 }
 
 TEST_F(HttpServerTest, LimitsAndBadRequests) {

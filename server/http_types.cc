@@ -1,6 +1,9 @@
 #include "server/http_types.h"
 
 #include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 namespace sw {
 namespace {
@@ -21,6 +24,33 @@ int HexVal(char c) {
   return -1;
 }
 }  // namespace
+
+SharedFile::~SharedFile() {
+  if (loaded_) budget->fetch_sub(size, std::memory_order_relaxed);
+}
+
+const std::string* SharedFile::Contents() const {
+  if (!budget) return nullptr;
+  std::call_once(once_, [this] {
+    if (budget->fetch_add(size, std::memory_order_relaxed) + size > budget_limit) {
+      budget->fetch_sub(size, std::memory_order_relaxed);
+      return;
+    }
+    contents_.resize(size);
+    for (uint64_t done = 0; done < size;) {
+      ssize_t n = ::pread(fd.get(), contents_.data() + done, size - done, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {  // unreadable or shorter than it was: the sender reads the file and reports it
+        std::string().swap(contents_);
+        budget->fetch_sub(size, std::memory_order_relaxed);
+        return;
+      }
+      done += static_cast<uint64_t>(n);
+    }
+    loaded_ = true;
+  });
+  return loaded_ ? &contents_ : nullptr;
+}
 
 std::string_view HttpRequest::Header(std::string_view name) const {
   for (size_t i = 0; i < num_headers; ++i) {

@@ -13,8 +13,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,9 +30,26 @@ namespace sw {
 // An open file shared by every response that sends from it; closed when the last reference goes,
 // so a chunk replaced or deleted on disk keeps being served consistently to requests in flight.
 struct SharedFile {
+  SharedFile() = default;
+  SharedFile(const SharedFile&) = delete;
+  SharedFile& operator=(const SharedFile&) = delete;
+  ~SharedFile();
+  // The whole file in memory, read on the first call, if the cache that opened it allows it
+  // (a budget is set) and the budget has room; else nullptr (send from the file). Chunk files
+  // are immutable, so the copy never goes stale. Thread-safe.
+  const std::string* Contents() const;
   UniqueFd fd;
   uint64_t size = 0;
   std::string path;  // for logs
+  // Set by the cache before the file is shared: the bytes all its files hold in memory, and
+  // the most they may.
+  std::shared_ptr<std::atomic<size_t>> budget;
+  size_t budget_limit = 0;
+
+ private:
+  mutable std::once_flag once_;
+  mutable std::string contents_;
+  mutable bool loaded_ = false;  // written once under once_
 };
 
 // Bytes [offset, offset+length) of either a file or a memory buffer.

@@ -52,7 +52,7 @@ bool KnownStage(const std::string& s) {
 Routes::Routes(ServerConfig cfg, Store* store)
     : cfg_(std::move(cfg)),
       store_(store),
-      files_(cfg_.max_open_files),
+      files_(cfg_.max_open_files, cfg_.copy_body_max, cfg_.small_file_cache_mb << 20),
       arts_(store, &files_),
       derived_(store, &files_, cfg_.workers) {
   auto fm = std::make_shared<tmpl::FuncMap>();

@@ -135,6 +135,9 @@ int main(int argc, char** argv) {
   hopts.idle_timeout_ms = cfg.idle_timeout_ms;
   hopts.send_timeout_ms = cfg.send_timeout_ms;
   hopts.max_connections = cfg.max_connections;
+  hopts.inline_sendfile = cfg.zero_copy == "sendfile";
+  hopts.copy_body_max = cfg.copy_body_max;
+  hopts.copy_budget_per_loop = cfg.copy_budget_mb << 20;
   if (cfg.tls) {
     hopts.tls_listen = cfg.tls_listen;
     hopts.tls_cert = cfg.tls_cert;
