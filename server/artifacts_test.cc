@@ -93,15 +93,21 @@ TEST_F(ArtifactsTest, FileCacheKeepsSmallFilesInMemoryWithinItsBudget) {
   auto b = cache.Open(dir_ + "/sb");
   auto c = cache.Open(dir_ + "/big");
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
-  EXPECT_EQ(cache.small_bytes(), 0u) << "read on first use, not on open";
+  EXPECT_EQ(cache.small_bytes(), 0u) << "not read on open";
+  EXPECT_EQ((*a)->Contents(), nullptr) << "a file used once is read from the file";
+  EXPECT_EQ(cache.small_bytes(), 0u);
   const std::string* ma = (*a)->Contents();
   ASSERT_NE(ma, nullptr);
   EXPECT_EQ(*ma, small_a);
   EXPECT_EQ((*a)->Contents(), ma) << "read once";
   EXPECT_EQ(cache.small_bytes(), 3000u);
+  (*b)->Contents();
   EXPECT_EQ((*b)->Contents(), nullptr) << "3000 more bytes would pass the 4000-byte budget";
+  (*c)->Contents();
   EXPECT_EQ((*c)->Contents(), nullptr) << "over small_max";
-  EXPECT_EQ(OpenShared(dir_ + "/sa").value()->Contents(), nullptr) << "no cache, no budget";
+  auto plain = OpenShared(dir_ + "/sa");
+  (*plain)->Contents();
+  EXPECT_EQ((*plain)->Contents(), nullptr) << "no cache, no budget";
   // Files leaving the cache give their bytes back: then another small file fits.
   int flushes = 0;
   auto flush = [&] {  // pushes every earlier file out of the 8-file LRU
@@ -123,6 +129,7 @@ TEST_F(ArtifactsTest, FileCacheKeepsSmallFilesInMemoryWithinItsBudget) {
   flush();
   auto b3 = cache.Open(dir_ + "/sb");
   ASSERT_TRUE(b3.ok());
+  (*b3)->Contents();
   ASSERT_NE((*b3)->Contents(), nullptr) << "a fresh open of the file, with room in the budget";
   EXPECT_EQ(*(*b3)->Contents(), small_b);
 }

@@ -31,6 +31,7 @@ SharedFile::~SharedFile() {
 
 const std::string* SharedFile::Contents() const {
   if (!budget) return nullptr;
+  if (!used_.load(std::memory_order_relaxed) && !used_.exchange(true)) return nullptr;
   std::call_once(once_, [this] {
     if (budget->fetch_add(size, std::memory_order_relaxed) + size > budget_limit) {
       budget->fetch_sub(size, std::memory_order_relaxed);

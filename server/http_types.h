@@ -34,9 +34,10 @@ struct SharedFile {
   SharedFile(const SharedFile&) = delete;
   SharedFile& operator=(const SharedFile&) = delete;
   ~SharedFile();
-  // The whole file in memory, read on the first call, if the cache that opened it allows it
-  // (a budget is set) and the budget has room; else nullptr (send from the file). Chunk files
-  // are immutable, so the copy never goes stale. Thread-safe.
+  // The whole file in memory, read on the second call (a file used once, like a node's own
+  // overlay at boot, is not worth the memory), if the cache that opened it allows it (a budget
+  // is set) and the budget has room; else nullptr (send from the file). Chunk files are
+  // immutable, so the copy never goes stale. Thread-safe.
   const std::string* Contents() const;
   UniqueFd fd;
   uint64_t size = 0;
@@ -47,6 +48,7 @@ struct SharedFile {
   size_t budget_limit = 0;
 
  private:
+  mutable std::atomic<bool> used_{false};
   mutable std::once_flag once_;
   mutable std::string contents_;
   mutable bool loaded_ = false;  // written once under once_

@@ -1,5 +1,6 @@
 #include "server/routes.h"
 
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -87,6 +88,9 @@ Status Routes::Reload() {
     }
   }
   table_ = std::move(t);
+  // Parsing a large nodes.conf (YAML) leaves tens of MB freed but kept by malloc (about 9 KB per
+  // node at 10,000 nodes): give them back to the system.
+  malloc_trim(0);
   return Status::OK();
 }
 
