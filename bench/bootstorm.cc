@@ -1173,8 +1173,7 @@ void Storm::Report() {
       << ",\"refresh_p50_s\":" << Percentile(refresh_lat, 50)
       << ",\"refresh_p99_s\":" << Percentile(refresh_lat, 99)
       << ",\"refresh_304_after_boots\":" << after_304
-      << ",\"server_cpu_s_after_boots\":" << after_cpu
-      << ",\"wall_s_after_boots\":" << after_wall
+      << ",\"server_cpu_s_after_boots\":" << after_cpu << ",\"wall_s_after_boots\":" << after_wall
       << ",\"unconditional\":" << (opts_.unconditional ? "true" : "false")
       << ",\"refreshes_after_boots\":" << after_refreshes
       << ",\"refresh_body_bytes_after_boots\":" << after_body

@@ -43,7 +43,9 @@ class FileCache {
   // are also read into memory while the bytes so held stay under small_budget (0: none), so a
   // small body (an overlay) is sent without a read from the page cache.
   explicit FileCache(size_t capacity, size_t small_max = 0, size_t small_budget = 0)
-      : capacity_(std::max<size_t>(1, capacity)), small_max_(small_max), small_budget_(small_budget) {}
+      : capacity_(std::max<size_t>(1, capacity)),
+        small_max_(small_max),
+        small_budget_(small_budget) {}
   size_t small_bytes() const { return small_held_->load(); }  // file bytes held in memory
   // The open file at path (NotFound when it does not exist).
   Result<std::shared_ptr<const SharedFile>> Open(const std::string& path);

@@ -221,8 +221,8 @@ class HttpServer::Loop {
   struct Listener : Completion {
     Listener(Loop* l, int f, bool t) : loop(l), fd(f), tls(t) {}
     void Arm() {
-      // Non-blocking sockets, so that sendfile(2) and send(2) from the loop thread never wait; every
-      // ring operation on them handles -EAGAIN (WaitWritable).
+      // Non-blocking sockets, so that sendfile(2) and send(2) from the loop thread never wait;
+      // every ring operation on them handles -EAGAIN (WaitWritable).
       io_uring_prep_multishot_accept(loop->ring_->Sqe(this), fd, nullptr, nullptr,
                                      SOCK_CLOEXEC | SOCK_NONBLOCK);
       armed = true;
@@ -862,8 +862,8 @@ bool HttpServer::Loop::Conn::CopyBodyIntoHead(uint64_t length) {
     }
     // Store files of small bodies (overlays, scripts) are hot in the page cache.
     for (uint64_t done = 0; done < p.length;) {
-      ssize_t n = ::pread(p.file->fd.get(), dst, p.length - done,
-                          static_cast<off_t>(p.offset + done));
+      ssize_t n =
+          ::pread(p.file->fd.get(), dst, p.length - done, static_cast<off_t>(p.offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {  // 0 = the file is shorter than the manifest says: never send a short body
         LOG(WARNING) << "read " << p.file->path << ": "

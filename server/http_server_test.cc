@@ -225,8 +225,9 @@ TEST_F(HttpServerTest, CopiedAndSplicedBodiesAreTheSame) {
     const char* name;
     size_t copy_max, budget;
   };
-  for (Mode m : {Mode{"default", 256 * 1024, 32u << 20}, Mode{"always splice", 0, 32u << 20},
-                 Mode{"tiny budget", 256 * 1024, 16}, Mode{"copy everything", 16u << 20, 64u << 20}}) {
+  for (Mode m :
+       {Mode{"default", 256 * 1024, 32u << 20}, Mode{"always splice", 0, 32u << 20},
+        Mode{"tiny budget", 256 * 1024, 16}, Mode{"copy everything", 16u << 20, 64u << 20}}) {
     SCOPED_TRACE(m.name);
     HttpServerOptions o = Options();
     o.copy_body_max = m.copy_max;
@@ -241,8 +242,11 @@ TEST_F(HttpServerTest, CopiedAndSplicedBodiesAreTheSame) {
     EXPECT_EQ(body, "B");
     // Pipelined small and large responses on one connection, in order.
     int fd = Connect();
-    Send(fd, "GET /file HTTP/1.1\r\nRange: bytes=0-99\r\n\r\nGET /file HTTP/1.1\r\n\r\n"
-             "GET /file HTTP/1.1\r\nRange: bytes=" + std::to_string(n - 11) + "-\r\n\r\n"
+    Send(fd,
+         "GET /file HTTP/1.1\r\nRange: bytes=0-99\r\n\r\nGET /file HTTP/1.1\r\n\r\n"
+         "GET /file HTTP/1.1\r\nRange: bytes=" +
+             std::to_string(n - 11) +
+             "-\r\n\r\n"
              "HEAD /file HTTP/1.1\r\n\r\n");
     std::string carry;
     EXPECT_NE(ReadResponse(fd, &body, &carry).find(" 206 "), std::string::npos);
@@ -260,7 +264,8 @@ TEST_F(HttpServerTest, CopiedAndSplicedBodiesAreTheSame) {
     Send(fd, "GET /short HTTP/1.1\r\n\r\n");
     std::string got;
     char buf[4096];
-    for (ssize_t r; (r = recv(fd, buf, sizeof(buf), 0)) > 0;) got.append(buf, static_cast<size_t>(r));
+    for (ssize_t r; (r = recv(fd, buf, sizeof(buf), 0)) > 0;)
+      got.append(buf, static_cast<size_t>(r));
     close(fd);
     size_t hend = got.find("\r\n\r\n");
     if (hend != std::string::npos) {
@@ -311,7 +316,8 @@ TEST_F(HttpServerTest, SlowReaderGetsTheWholeBodyWithoutBlockingOthers) {
     timeval tv{5, 0};
     setsockopt(slow, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     size_t hend;
-    while ((hend = got.find("\r\n\r\n")) == std::string::npos || got.size() < hend + 4 + full_.size()) {
+    while ((hend = got.find("\r\n\r\n")) == std::string::npos ||
+           got.size() < hend + 4 + full_.size()) {
       ssize_t n = recv(slow, buf, sizeof(buf), 0);
       ASSERT_GT(n, 0) << "got " << got.size() << " bytes";
       got.append(buf, static_cast<size_t>(n));
