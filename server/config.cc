@@ -49,6 +49,7 @@ Status LoadServerConfig(const std::string& path, ServerConfig* c) {
       return Status::InvalidArgument(path + ": zero copy must be sendfile or splice, not \"" +
                                      c->zero_copy + "\"");
     }
+    num("notsent lowat", &c->notsent_lowat);
     if (y["copy body max"]) c->copy_body_max = y["copy body max"].as<size_t>();
     if (y["small file cache mb"]) c->small_file_cache_mb = y["small file cache mb"].as<size_t>();
     if (y["copy budget mb"]) c->copy_budget_mb = y["copy budget mb"].as<size_t>();

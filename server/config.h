@@ -30,6 +30,7 @@ struct ServerConfig {
   int send_timeout_ms = 60000;
   size_t max_connections = 50000;
   std::string zero_copy = "sendfile";  // or "splice": HttpServerOptions::inline_sendfile
+  int notsent_lowat = 128 * 1024;  // HttpServerOptions::notsent_lowat (0: system default)
   size_t copy_body_max = 256 * 1024;   // HttpServerOptions::copy_body_max
   size_t copy_budget_mb = 32;          // HttpServerOptions::copy_budget_per_loop, in MiB
   size_t small_file_cache_mb = 64;     // chunk files up to copy_body_max kept in memory (FileCache)

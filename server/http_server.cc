@@ -282,6 +282,9 @@ class HttpServer::Loop::Conn {
     getpeername(fd, reinterpret_cast<sockaddr*>(&peer_), &len);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (int lowat = loop->sh_->opts.notsent_lowat; lowat > 0) {
+      setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+    }
   }
   void Start() { ArmRecv(); }
   void Close();

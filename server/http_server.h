@@ -36,6 +36,12 @@ struct HttpServerOptions {
   // non-blocking socket (zero-copy, no worker thread; a full socket waits for POLLOUT). false:
   // two io_uring splices through a pipe, which io_uring runs in its worker threads.
   bool inline_sendfile = true;
+  // TCP_NOTSENT_LOWAT on every connection (0: the system's default, unlimited): a socket takes
+  // more bytes only while less than this is queued and not yet sent. The loop refills it when
+  // it drains, so its own transmit work stays on its thread: unsent bytes queued deep would be
+  // pushed out by incoming ACKs, in whichever context receives them (on loopback, the client's
+  // recv), and kernel memory per connection stays small.
+  int notsent_lowat = 128 * 1024;
   // Bodies up to this many bytes are read into the response buffer and sent with the head in one
   // send, instead of being spliced: io_uring runs splice in its worker threads, and for a small
   // body that hand-off costs more than the copy. 0 = always splice.

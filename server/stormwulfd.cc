@@ -136,6 +136,7 @@ int main(int argc, char** argv) {
   hopts.send_timeout_ms = cfg.send_timeout_ms;
   hopts.max_connections = cfg.max_connections;
   hopts.inline_sendfile = cfg.zero_copy == "sendfile";
+  hopts.notsent_lowat = cfg.notsent_lowat;
   hopts.copy_body_max = cfg.copy_body_max;
   hopts.copy_budget_per_loop = cfg.copy_budget_mb << 20;
   if (cfg.tls) {
