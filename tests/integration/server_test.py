@@ -385,6 +385,34 @@ nodes:
         check(st == 200 and b"stormwulf_requests_total{route=\"image\",code=\"200\"}" in body,
               "/metrics in Prometheus text format")
 
+        # The send-path settings of the config file: with every body spliced (no sendfile, no
+        # copies, no in-memory files, no notsent limit) the bytes are the same; a bad value is
+        # refused at start.
+        alt = os.path.join(work, "alt")
+        os.makedirs(alt)
+        altcfg = os.path.join(alt, "stormwulfd.yaml")
+        with open(altcfg, "w") as f:
+            f.write("zero copy: splice\ncopy body max: 0\nsmall file cache mb: 0\n"
+                    "copy budget mb: 1\nnotsent lowat: 0\n")
+        srv2, port2 = start_stormwulfd(BUILD, alt, store, nodes, ["--config", altcfg, "--arp-file", arp])
+        try:
+            for path in (f"/image/{MAC}?compress=zstd", f"/image/{MAC}?compress=gz", f"/image/{MAC}",
+                         f"/system/{MAC}?compress=gz", f"/kernel/{MAC}"):
+                for hdrs in ({}, {"Range": "bytes=100-70000"}):
+                    a, b = get(port, path, hdrs), get(port2, path, hdrs)
+                    check(a[0] == b[0] and a[0] in (200, 206) and a[2] == b[2],
+                          f"{path} {hdrs}: same bytes with sendfile+copies and with splice only")
+        finally:
+            srv2.terminate()
+            srv2.wait()
+        with open(altcfg, "w") as f:
+            f.write("zero copy: carrier pigeon\n")
+        r = subprocess.run([os.path.join(BUILD, "server", "stormwulfd"), "--config", altcfg,
+                            "--listen", "127.0.0.1:0", "--store", store, "--nodes", nodes],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode != 0 and "zero copy must be sendfile or splice" in r.stderr + r.stdout,
+              "a bad `zero copy` value is refused: " + (r.stderr + r.stdout).strip()[-120:])
+
         # The real wwclient applies the runtime overlay, then gets a 304.
         root = os.path.join(work, "noderoot")
         os.makedirs(root)
