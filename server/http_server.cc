@@ -323,6 +323,10 @@ class HttpServer::Loop::Conn {
   // The socket is full (-EAGAIN, possible on any send of a non-blocking socket, from the ring
   // too): poll for POLLOUT, then call `resume`.
   void WaitWritable(void (Conn::*resume)());
+  // The common start of a send's completion: counts res bytes sent and returns true, or handles
+  // closing (the connection may be freed), EAGAIN (waits, then calls retry) and errors, and
+  // returns false: the caller returns at once.
+  bool Sent(int res, void (Conn::*retry)());
   void OnPollOut(int res, uint32_t);
   // Reads the whole body (`length` bytes) into out_ after the head; false if a file read failed.
   bool CopyBodyIntoHead(uint64_t length);
@@ -827,13 +831,7 @@ void HttpServer::Loop::Conn::SubmitSendGather() {
 }
 
 void HttpServer::Loop::Conn::OnSendGather(int res, uint32_t) {
-  --inflight_;
-  if (closing_) return MaybeFree();
-  if (res == -EAGAIN) return WaitWritable(&Conn::SubmitSendGather);
-  if (res <= 0) return Fail();
-  loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
-  resp_bytes_ += static_cast<uint64_t>(res);
-  Progress();
+  if (!Sent(res, &Conn::SubmitSendGather)) return;
   for (size_t left = static_cast<size_t>(res); left > 0 && iov_next_ < iov_.size();) {
     iovec& v = iov_[iov_next_];
     size_t n = std::min(left, v.iov_len);
@@ -899,14 +897,8 @@ void HttpServer::Loop::Conn::SubmitSendHead() {
 }
 
 void HttpServer::Loop::Conn::OnSendHead(int res, uint32_t) {
-  --inflight_;
-  if (closing_) return MaybeFree();
-  if (res == -EAGAIN) return WaitWritable(&Conn::SubmitSendHead);
-  if (res <= 0) return Fail();
+  if (!Sent(res, &Conn::SubmitSendHead)) return;
   out_off_ += static_cast<size_t>(res);
-  loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
-  resp_bytes_ += static_cast<uint64_t>(res);
-  Progress();
   if (out_off_ < out_.size()) return SubmitSendHead();
   NextPiece();
 }
@@ -958,6 +950,26 @@ void HttpServer::Loop::Conn::SendFileInline() {
   NextPiece();  // a memory piece, or the end of the response
 }
 
+bool HttpServer::Loop::Conn::Sent(int res, void (Conn::*retry)()) {
+  --inflight_;
+  if (closing_) {
+    MaybeFree();  // may delete this
+    return false;
+  }
+  if (res == -EAGAIN) {
+    WaitWritable(retry);
+    return false;
+  }
+  if (res <= 0) {
+    Fail();
+    return false;
+  }
+  loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
+  resp_bytes_ += static_cast<uint64_t>(res);
+  Progress();
+  return true;
+}
+
 void HttpServer::Loop::Conn::WaitWritable(void (Conn::*resume)()) {
   resume_ = resume;
   io_uring_prep_poll_add(loop_->ring_->Sqe(&pollout_op_), fd_, POLLOUT);
@@ -979,14 +991,8 @@ void HttpServer::Loop::Conn::SubmitSendMem() {
 }
 
 void HttpServer::Loop::Conn::OnSendMem(int res, uint32_t) {
-  --inflight_;
-  if (closing_) return MaybeFree();
-  if (res == -EAGAIN) return WaitWritable(&Conn::SubmitSendMem);
-  if (res <= 0) return Fail();
+  if (!Sent(res, &Conn::SubmitSendMem)) return;
   piece_off_ += static_cast<uint64_t>(res);
-  loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
-  resp_bytes_ += static_cast<uint64_t>(res);
-  Progress();
   NextPiece();
 }
 
@@ -1053,14 +1059,8 @@ void HttpServer::Loop::Conn::SubmitSpliceOut() {
 }
 
 void HttpServer::Loop::Conn::OnSpliceOut(int res, uint32_t) {
-  --inflight_;
-  if (closing_) return MaybeFree();
-  if (res == -EAGAIN) return WaitWritable(&Conn::SubmitSpliceOut);
-  if (res <= 0) return Fail();
+  if (!Sent(res, &Conn::SubmitSpliceOut)) return;
   pipe_bytes_ -= static_cast<uint64_t>(res);
-  loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
-  resp_bytes_ += static_cast<uint64_t>(res);
-  Progress();
   if (pipe_bytes_ > 0) return SubmitSpliceOut();
   NextPiece();
 }
@@ -1070,14 +1070,8 @@ void HttpServer::Loop::Conn::SubmitBounceSend() {
 }
 
 void HttpServer::Loop::Conn::OnBounceSend(int res, uint32_t) {
-  --inflight_;
-  if (closing_) return MaybeFree();
-  if (res == -EAGAIN) return WaitWritable(&Conn::SubmitBounceSend);
-  if (res <= 0) return Fail();
+  if (!Sent(res, &Conn::SubmitBounceSend)) return;
   bounce_off_ += static_cast<size_t>(res);
-  loop_->sh_->bytes_sent.fetch_add(static_cast<uint64_t>(res), std::memory_order_relaxed);
-  resp_bytes_ += static_cast<uint64_t>(res);
-  Progress();
   if (bounce_off_ < bounce_buf_.size()) return SubmitBounceSend();
   NextPiece();
 }
