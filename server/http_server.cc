@@ -861,20 +861,14 @@ bool HttpServer::Loop::Conn::CopyBodyIntoHead(uint64_t length) {
       dst += p.length;
       continue;
     }
-    // Store files of small bodies (overlays, scripts) are hot in the page cache.
-    for (uint64_t done = 0; done < p.length;) {
-      ssize_t n =
-          ::pread(p.file->fd.get(), dst, p.length - done, static_cast<off_t>(p.offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {  // 0 = the file is shorter than the manifest says: never send a short body
-        LOG(WARNING) << "read " << p.file->path << ": "
-                     << (n == 0 ? "unexpected end of file" : std::strerror(errno));
-        out_.resize(head);
-        return false;
-      }
-      done += static_cast<uint64_t>(n);
-      dst += n;
+    // Store files of small bodies (overlays, scripts) are hot in the page cache. A file shorter
+    // than the manifest says is an error: never send a short body.
+    if (Status s = PreadAll(p.file->fd.get(), dst, p.length, p.offset, p.file->path); !s.ok()) {
+      LOG(WARNING) << s.ToString();
+      out_.resize(head);
+      return false;
     }
+    dst += p.length;
   }
   pieces_.clear();
   copy_held_ = length;

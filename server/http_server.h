@@ -42,12 +42,13 @@ struct HttpServerOptions {
   // pushed out by incoming ACKs, in whichever context receives them (on loopback, the client's
   // recv), and kernel memory per connection stays small.
   int notsent_lowat = 128 * 1024;
-  // Bodies up to this many bytes are read into the response buffer and sent with the head in one
-  // send, instead of being spliced: io_uring runs splice in its worker threads, and for a small
-  // body that hand-off costs more than the copy. 0 = always splice.
+  // Bodies up to this many bytes go out with the head in one send: gathered from memory when the
+  // file cache holds every piece (SharedFile::Contents), else read into the response buffer.
+  // For a small body that costs less than the per-response work of sendfile or splice. 0 =
+  // always the zero-copy path (sendfile or splice).
   size_t copy_body_max = 256 * 1024;
-  // Bytes all connections of one loop may hold in such copied bodies; beyond it they splice, so
-  // memory stays bounded however many nodes fetch at once.
+  // Bytes all connections of one loop may hold in bodies read into their buffers; beyond it they
+  // take the zero-copy path, so memory stays bounded however many nodes fetch at once.
   size_t copy_budget_per_loop = 32u << 20;
   // TLS listeners (requests on them have HttpRequest::tls set); need tls_cert and tls_key (PEM).
   std::vector<std::string> tls_listen;

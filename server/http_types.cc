@@ -38,6 +38,7 @@ const std::string* SharedFile::Contents() const {
       return;
     }
     contents_.resize(size);
+    // Not common's PreadAll: the fuzz targets build this file alone, without sw_common.
     for (uint64_t done = 0; done < size;) {
       ssize_t n = ::pread(fd.get(), contents_.data() + done, size - done, static_cast<off_t>(done));
       if (n < 0 && errno == EINTR) continue;
