@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -227,6 +228,9 @@ class SegmentBuffer {
   size_t cap_ = 0, len_ = 0;
 };
 
+// The nice value of the worker threads (the hasher and the caller keep theirs); see Provision.
+constexpr int kWorkerNice = 10;
+
 // Admits at most `slots` workers at a time to CPU-bound work (reading, decoding, verifying,
 // unpacking) and the lowest segment first, since the hasher needs segments in order. Downloads
 // wait outside, so many can be in flight while the CPUs are not oversubscribed: more runnable
@@ -396,6 +400,11 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
   });
   CpuGate gate(cpus);
   auto worker = [&] {
+    // The in-order hasher is the serial critical path (SHA-256 of the whole stream runs at
+    // ~1.5 GB/s on one core); the workers have slack and yield the CPU to it. Raising one's own
+    // nice value needs no privilege and applies to this thread only (Linux). Measured on 2 vCPUs,
+    // warm 1 GiB provision: 1.08 s -> 1.00 s (median of 5) with nice 10; see docs/agent.md.
+    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
     HttpClient http(server, opts.http);
     SegmentWriter writer(opts.root, opts.set_owner);
     std::vector<DirMeta> my_dirs;
