@@ -125,6 +125,8 @@ struct Unit {
   std::vector<uint32_t> members;  // indices into the sorted entries; members[0] carries the data
   uint64_t bytes = 0;
   uint64_t fingerprint = 0;
+  // Package order (Builder::grouped_): 0 directories, 1 files of no package, 2 + the group.
+  uint64_t order = 0;
 };
 
 struct Segment {
@@ -164,6 +166,7 @@ class Builder {
   ChunkBatch* batch_;  // the caller's batch, or own_batch_
   std::atomic<uint64_t> new_chunks_{0}, new_bytes_{0};
   std::vector<Unit> units_;
+  bool grouped_ = false;  // package order: some entries have a group and this is not an overlay
   std::vector<Segment> segments_;
   BuildProgress progress_;
   uint64_t last_progress_ns_ = 0;
@@ -281,6 +284,19 @@ void Builder::MakeUnits() {
     u.fingerprint = fp;
     units_.push_back(std::move(u));
   }
+  grouped_ =
+      !opts_.large_files_first && std::any_of(entries_.begin(), entries_.end(),
+                                              [](const TreeEntry& e) { return e.group != 0; });
+  if (grouped_) {
+    // Package order: directories first (so every parent precedes its children whatever comes
+    // after), then the files of no package, then each package's files, in path order within.
+    for (Unit& u : units_) {
+      const TreeEntry& e = entries_[u.members[0]];
+      u.order = u.members.size() == 1 && S_ISDIR(e.mode) ? 0 : 1 + uint64_t{e.group};
+    }
+    std::stable_sort(units_.begin(), units_.end(),
+                     [](const Unit& a, const Unit& b) { return a.order < b.order; });
+  }
   if (opts_.large_files_first) {
     const SegmenterOptions so = Segmenting();
     auto rank = [&](const Unit& u) {
@@ -300,6 +316,8 @@ SegmenterOptions Builder::Segmenting() const {
 
 void Builder::MakeSegments() {
   const SegmenterOptions so = Segmenting();
+  SegmenterOptions in_package = so;
+  in_package.target_bytes = so.group_target_bytes;
   Segment cur;
   auto close = [&](uint32_t end) {
     cur.end_unit = end;
@@ -316,8 +334,11 @@ void Builder::MakeSegments() {
       close(i + 1);
       continue;
     }
+    // A package's segments hold nothing else: installing or removing a package leaves its
+    // neighbours' segments as they were.
+    if (grouped_ && i > 0 && u.order != units_[i - 1].order) close(i);
     cur.bytes += u.bytes;
-    if (CutAfter(u.fingerprint, u.bytes, so)) close(i + 1);
+    if (CutAfter(u.fingerprint, u.bytes, grouped_ && u.order >= 2 ? in_package : so)) close(i + 1);
   }
   close(static_cast<uint32_t>(units_.size()));
 }

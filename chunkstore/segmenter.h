@@ -22,6 +22,9 @@ namespace sw {
 struct SegmenterOptions {
   uint64_t target_bytes = 262144;
   uint64_t large_bytes = 1024 * 1024;
+  // The target inside a package's group (TreeEntry::group): a package changes as a whole, so its
+  // segments can be larger (better compression) without costing dedup.
+  uint64_t group_target_bytes = 1024 * 1024;
 };
 
 // Fingerprint of one entry for cut decisions: its path and metadata (not its content: a content

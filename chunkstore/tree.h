@@ -32,6 +32,10 @@ struct TreeEntry {
   // Nonzero for regular files that are hard links of one inode: every entry with the same key is
   // the same file (same content), and the builder keeps them in one segment.
   uint64_t hardlink_key = 0;
+  // Entries with the same nonzero group (one package: chunkstore/package_groups.h) are stored
+  // together, in segments of their own; 0 = none. The image builder orders by it (see
+  // docs/formats/image.md, "Package order").
+  uint32_t group = 0;
 
   // Where a regular file's content comes from. Exactly one of:
   //  - content: the bytes themselves (small rendered files, tests);

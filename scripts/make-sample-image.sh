@@ -50,6 +50,11 @@ echo "STORMWULF-BOOT-OK hostname=$(cat /etc/hostname) image=$(cat /etc/stormwulf
 poweroff -f
 INIT
 chmod 0755 "$dir/init"
+# A small dpkg database, as Debian images have: `swctl image import` then stores the image in
+# package order (docs/formats/image.md), and the boot tests run that order through a real kernel.
+mkdir -p "$dir/var/lib/dpkg/info"
+find "$dir/bin" -mindepth 1 | sed "s|^$dir||" | LC_ALL=C sort > "$dir/var/lib/dpkg/info/busybox-static.list"
+printf '/init\n/etc/hostname\n/etc/stormwulf-image\n' > "$dir/var/lib/dpkg/info/stormwulf-sample.list"
 if [ "$(id -u)" = 0 ]; then
   mknod -m 600 "$dir/dev/console" c 5 1
   mknod -m 666 "$dir/dev/null" c 1 3

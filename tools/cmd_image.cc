@@ -10,6 +10,7 @@
 
 #include "chunkstore/codec.h"
 #include "chunkstore/image_build.h"
+#include "chunkstore/package_groups.h"
 #include "common/fs_util.h"
 #include "tools/cli.h"
 #include "tools/cli_util.h"
@@ -122,6 +123,11 @@ int Import(const std::vector<std::string>& args) {
   meta.emplace_back("module_versions", versions);
   meta.emplace_back("lib", facts.lib);
 
+  // Each package's files together (chunkstore/package_groups.h): a package update then changes
+  // the new packages' segments, not one segment in every directory the packages touch.
+  auto packages = AssignPackageGroups(&tree->entries);
+  if (!packages.ok()) return Fail(packages.status());
+
   ImageBuildOptions bo;
   bo.kind = ArtifactKind::kImage;
   bo.zstd_level = vm["level"].as<int>();
@@ -155,6 +161,7 @@ int Import(const std::vector<std::string>& args) {
            static_cast<unsigned long long>(r->segments),
            static_cast<unsigned long long>(r->segments_new),
            HumanBytes(r->stored_bytes_new).c_str());
+    if (*packages > 0) printf("  packages %zu (dpkg), each in segments of its own\n", *packages);
     printf("  kernel   %s\n  sha256   %s\n  manifest %s\n", kernel_desc.c_str(),
            r->manifest.Sha256Hex().c_str(), r->manifest_id.Hex().c_str());
   }
