@@ -13,36 +13,16 @@
 
 #include "chunkstore/codec.h"
 #include "chunkstore/newc.h"
+#include "chunkstore/tree_test_util.h"
 #include "common/fs_util.h"
 #include "gtest/gtest.h"
 
 namespace sw {
 namespace {
 
-TreeEntry File(std::string path, std::string data, uint32_t perm = 0644, int64_t mtime = 1700000000) {
-  TreeEntry e;
-  e.path = std::move(path);
-  e.mode = S_IFREG | perm;
-  e.mtime = mtime;
-  e.size = data.size();
-  e.content = std::make_shared<const std::string>(std::move(data));
-  return e;
-}
-TreeEntry Dir(std::string path, uint32_t perm = 0755) {
-  TreeEntry e;
-  e.path = std::move(path);
-  e.mode = S_IFDIR | perm;
-  e.mtime = 1600000000;
-  return e;
-}
-TreeEntry Symlink(std::string path, std::string target) {
-  TreeEntry e;
-  e.path = std::move(path);
-  e.mode = S_IFLNK | 0777;
-  e.symlink_target = std::move(target);
-  e.mtime = 1650000000;
-  return e;
-}
+using tree_test::Dir;
+using tree_test::File;
+using tree_test::Symlink;
 
 int Sh(const std::string& cmd) { return std::system(cmd.c_str()); }
 

@@ -12,20 +12,14 @@
 
 #include "chunkstore/codec.h"
 #include "chunkstore/image_build.h"
+#include "chunkstore/tree_test_util.h"
 #include "common/fs_util.h"
 #include "gtest/gtest.h"
 
 namespace sw {
 namespace {
 
-TreeEntry File(std::string path, std::string data) {
-  TreeEntry e;
-  e.path = std::move(path);
-  e.mode = S_IFREG | 0644;
-  e.size = data.size();
-  e.content = std::make_shared<const std::string>(std::move(data));
-  return e;
-}
+using tree_test::File;
 
 class MaintenanceTest : public ::testing::Test {
  protected:

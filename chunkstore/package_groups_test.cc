@@ -6,26 +6,14 @@
 #include <memory>
 #include <string>
 
+#include "chunkstore/tree_test_util.h"
 #include "gtest/gtest.h"
 
 namespace sw {
 namespace {
 
-TreeEntry File(std::string path, std::string data = "x") {
-  TreeEntry e;
-  e.path = std::move(path);
-  e.mode = S_IFREG | 0644;
-  e.size = data.size();
-  e.content = std::make_shared<const std::string>(std::move(data));
-  return e;
-}
-TreeEntry Link(std::string path, std::string target) {
-  TreeEntry e;
-  e.path = std::move(path);
-  e.mode = S_IFLNK | 0777;
-  e.symlink_target = std::move(target);
-  return e;
-}
+using tree_test::File;
+using tree_test::Symlink;
 std::map<std::string, uint32_t> Groups(const std::vector<TreeEntry>& t) {
   std::map<std::string, uint32_t> g;
   for (const auto& e : t) g[e.path] = e.group;
@@ -47,8 +35,8 @@ TEST(PackageGroupsTest, TreeWithoutPackageDatabaseIsLeftAlone) {
 // goes to the first by name; unlisted files and other dpkg files belong to no package.
 TEST(PackageGroupsTest, DpkgListsGiveEachPackageItsFiles) {
   std::vector<TreeEntry> t = {
-      Link("bin", "usr/bin"),
-      Link("sbin", "/usr/sbin/"),
+      Symlink("bin", "usr/bin"),
+      Symlink("sbin", "/usr/sbin/"),
       File("etc/hostname"),
       File("etc/less/lesskey"),
       File("usr/bin/less"),
