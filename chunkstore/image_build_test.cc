@@ -277,9 +277,9 @@ TEST_F(ImageBuildTest, OneFileChangeChangesAtMostTwoSegments) {
 }
 
 // Package order: installing a package whose files land in the same directories as the installed
-// ones (between them in path order) adds the new package's segments and a new directories
-// segment, and leaves every other segment as it was; the image still unpacks segment by segment
-// (directories first, so parents precede children). In path order the same install changes
+// ones (between them in path order) adds the new package's segments and leaves every other
+// segment as it was (no directory is new or changed here); the image still unpacks segment by
+// segment (directories first, so parents precede children). In path order the same install changes
 // segments all over the image.
 TEST_F(ImageBuildTest, PackageOrderStoresAPackageInstallAsItsOwnSegments) {
   std::mt19937_64 rng(11);
