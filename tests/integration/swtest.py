@@ -1,6 +1,7 @@
 """Shared helpers of the integration tests: results, HTTP, a stormwulfd on 127.0.0.1."""
 import http.client
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -66,14 +67,44 @@ def start_stormwulfd(build, work, store, nodes, extra=()):
                                     stdout=log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
         while time.time() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            if accepting(port):
                 return proc, port
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         if proc.poll() is None or "bind 127.0.0.1" not in open(logpath, errors="replace").read():
             break
+    print("stormwulfd is not accepting on port %d: %s" % (port, process_state(proc)))
     return proc, port
+
+
+def accepting(port):
+    """True when something accepts TCP connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def process_state(proc):
+    """How a process stands, for a failure report: its exit status (a signal by name), or for a
+    live one each thread's state, wait channel and kernel stack (the stack needs root)."""
+    rc = proc.poll()
+    if rc is not None:
+        return f"exited by signal {signal.Signals(-rc).name}" if rc < 0 else f"exited with {rc}"
+    lines = ["still running"]
+    for tid in sorted(os.listdir(f"/proc/{proc.pid}/task")):
+        task = f"/proc/{proc.pid}/task/{tid}"
+        def read(name):
+            try:
+                with open(os.path.join(task, name)) as f:
+                    return f.read().strip()
+            except OSError:
+                return "?"
+        stat = read("stat")
+        state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
+        lines.append(f"  thread {tid} ({read('comm')}) state {state} wchan {read('wchan')}")
+        lines.extend("    " + frame for frame in read("stack").splitlines())
+    return "\n".join(lines)
 
 
 def stop(proc, work):

@@ -32,35 +32,19 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "integration"))
+from swtest import accepting, start_stormwulfd  # noqa: E402
+
 SKIP = 77
 MAC = "52:54:00:12:34:56"
 MAC2 = "52:54:00:12:34:57"  # the second VM of the overlays mode
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_http(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 # Modules for the guest's virtio NIC (with their dependencies); depmod indexes them.
@@ -212,7 +196,6 @@ def main():
         print("SKIP: needs root (the sample image has device nodes)")
         return SKIP
     swctl = os.path.join(args.build, "tools", "swctl")
-    stormwulfd = os.path.join(args.build, "server", "stormwulfd")
 
     work = tempfile.mkdtemp(prefix="sw-qemu-")
     procs = []
@@ -305,14 +288,11 @@ nodes:
                             "--server-ip", "10.0.2.2", "--quiet"], check=True)
         if args.mode in ("overlays", "live", "twostage"):
             build_overlays()
-        port = free_port()
-        log = open(os.path.join(work, "stormwulfd.log"), "w")
-        srv = subprocess.Popen([stormwulfd, "--listen", f"127.0.0.1:{port}", "--store", store,
-                                "--nodes", os.path.join(work, "nodes.conf"),
-                                "--ipxe-dir", os.path.join(src, "ipxe-scripts"), "--threads", "1"],
-                               stdout=log, stderr=subprocess.STDOUT)
+        # stormwulfd on a free loopback port, its log in work/stormwulfd.log (printed on failure).
+        srv, port = start_stormwulfd(args.build, work, store, os.path.join(work, "nodes.conf"),
+                                     ["--threads", "1", "--log-level", "info"])
         procs.append(srv)
-        if not wait_http(port):
+        if not accepting(port):
             print("FAIL: stormwulfd did not start")
             print(open(os.path.join(work, "stormwulfd.log")).read())
             return 1
