@@ -4,7 +4,10 @@
 #   minbase  `debootstrap --variant=minbase bookworm` from the mirror apt is configured with
 #   pkgs     minbase + less, iproute2, procps installed in a chroot (a package update)
 #   node     pkgs + linux-image-amd64, systemd, openssh-server, nfs-common (a node-like image)
-#   bench/debian_trees.sh OUT_DIR      -> OUT_DIR/{minbase,pkgs,node} (needs root)
+#   upgrade  minbase after `apt-get upgrade` from bookworm-updates and bookworm-security (the
+#            security upgrade an admin applies to an image; which packages it upgrades depends
+#            on the day the tree is made: they are listed in CACHE/upgrade.packages)
+#   bench/debian_trees.sh OUT_DIR      -> OUT_DIR/{minbase,pkgs,node,upgrade} (needs root)
 set -euo pipefail
 OUT=${1:?usage: debian_trees.sh OUT_DIR}
 CACHE=${SW_BENCH_CACHE:-/var/cache/stormwulf-bench}
@@ -16,17 +19,30 @@ mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/so
            2>/dev/null | awk '$1 == "URIs:" || $1 == "deb" {print $2}' | grep -E '/debian/?$' \
            | sed -n 1p || true)
 mirror=${mirror:-http://deb.debian.org/debian}
+security=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
+             2>/dev/null | awk '$1 == "URIs:" || $1 == "deb" {print $2}' | grep -E '/debian-security/?$' \
+             | sed -n 1p || true)
+security=${security:-http://deb.debian.org/debian-security}
 
-in_chroot() {  # DIR PACKAGE...
+in_chroot() {  # DIR PACKAGE... | DIR --upgrade
   local d=$1; shift
   cp /etc/resolv.conf "$d/etc/resolv.conf"
   printf '#!/bin/sh\nexit 101\n' > "$d/usr/sbin/policy-rc.d"  # no services start in the chroot
   chmod 755 "$d/usr/sbin/policy-rc.d"
   mount -t proc proc "$d/proc"
   local rc=0
+  if [ "$1" = --upgrade ]; then
+    printf 'deb %s bookworm-updates main\ndeb %s bookworm-security main\n' "$mirror" "$security" \
+      >> "$d/etc/apt/sources.list"
+  fi
   chroot "$d" env DEBIAN_FRONTEND=noninteractive apt-get -qq update || rc=$?
-  [ $rc = 0 ] && { chroot "$d" env DEBIAN_FRONTEND=noninteractive apt-get -qq install -y \
-                     --no-install-recommends "$@" > /dev/null || rc=$?; }
+  if [ $rc = 0 ] && [ "$1" = --upgrade ]; then
+    chroot "$d" apt list --upgradable 2>/dev/null | sed -n 's,/.*,,p' > "$CACHE/upgrade.packages"
+    chroot "$d" env DEBIAN_FRONTEND=noninteractive apt-get -qq upgrade -y > /dev/null || rc=$?
+  elif [ $rc = 0 ]; then
+    chroot "$d" env DEBIAN_FRONTEND=noninteractive apt-get -qq install -y \
+      --no-install-recommends "$@" > /dev/null || rc=$?
+  fi
   chroot "$d" apt-get -qq clean || true
   umount "$d/proc"
   rm -f "$d/usr/sbin/policy-rc.d"
@@ -46,7 +62,8 @@ make_tree() {  # NAME BASE|"" PACKAGE...
       rm -rf "$d/root/var/cache/apt/archives/"*.deb "$d/root/var/lib/apt/lists/"*
     else
       mkdir -p "$d/root" && tar -C "$d/root" -xf "$CACHE/$base.tar"
-      echo "installing $* into a copy of $base ..." >&2
+      if [ "$1" = --upgrade ]; then echo "apt-get upgrade in a copy of $base ..." >&2
+      else echo "installing $* into a copy of $base ..." >&2; fi
       in_chroot "$d/root" "$@"
     fi
     tar -C "$d/root" --numeric-owner -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
@@ -58,3 +75,4 @@ make_tree() {  # NAME BASE|"" PACKAGE...
 make_tree minbase ""
 make_tree pkgs minbase less iproute2 procps
 make_tree node pkgs linux-image-amd64 systemd openssh-server nfs-common
+make_tree upgrade minbase --upgrade

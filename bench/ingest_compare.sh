@@ -10,7 +10,8 @@
 # For those, a second version of the tree is simulated by rewriting 2% of its files (in a copy).
 # TREE `debian` is a real Debian: `debootstrap --variant=minbase bookworm`, then the same with
 # less, iproute2 and procps installed (a package update), then a node-like third version with a
-# kernel, systemd, openssh-server and nfs-common (bench/debian_trees.sh; root, network once).
+# kernel, systemd, openssh-server and nfs-common, and minbase after a security upgrade (`apt-get
+# upgrade` from bookworm-updates and bookworm-security; bench/debian_trees.sh; root, network once).
 # Each later version is imported into the same stores, and the bytes each tool adds are compared
 # with what the version's new and changed files alone compress to (zstd -3).
 set -euo pipefail
@@ -105,6 +106,9 @@ next_version() {  # LABEL OLD NEW
 if [[ $TREE == debian ]]; then
   next_version pkgs "$W/v1" "$W/deb/pkgs"
   next_version node "$W/deb/pkgs" "$W/deb/node"
+  printf '\nupgrade: minbase after apt-get upgrade of %s\n' \
+    "$(tr '\n' ' ' < "${SW_BENCH_CACHE:-/var/cache/stormwulf-bench}/upgrade.packages" 2>/dev/null)"
+  next_version upgrade "$W/v1" "$W/deb/upgrade"
 else
   # 2% of the files rewritten (content appended, mtime changed).
   cp -a "$W/v1" "$W/v2"

@@ -310,14 +310,16 @@ void Builder::MakeUnits() {
 
 SegmenterOptions Builder::Segmenting() const {
   SegmenterOptions so;
-  if (opts_.stand_alone_bytes > 0) so.large_bytes = opts_.stand_alone_bytes;
+  if (opts_.stand_alone_bytes > 0) {
+    so.large_bytes = opts_.stand_alone_bytes;
+    so.group_large_bytes = std::min(so.group_large_bytes, opts_.stand_alone_bytes);
+  }
   return so;
 }
 
 void Builder::MakeSegments() {
   const SegmenterOptions so = Segmenting();
-  SegmenterOptions in_package = so;
-  in_package.target_bytes = so.group_target_bytes;
+  const SegmenterOptions in_package = so.InPackage();
   Segment cur;
   auto close = [&](uint32_t end) {
     cur.end_unit = end;
@@ -327,7 +329,8 @@ void Builder::MakeSegments() {
   };
   for (uint32_t i = 0; i < units_.size(); ++i) {
     const Unit& u = units_[i];
-    if (StandsAlone(u.bytes, so)) {
+    const SegmenterOptions& o = grouped_ && u.order >= 2 ? in_package : so;
+    if (StandsAlone(u.bytes, o)) {
       close(i);
       cur.bytes = u.bytes;
       cur.streamed = u.bytes >= kStreamBytes;
@@ -338,7 +341,7 @@ void Builder::MakeSegments() {
     // neighbours' segments as they were.
     if (grouped_ && i > 0 && u.order != units_[i - 1].order) close(i);
     cur.bytes += u.bytes;
-    if (CutAfter(u.fingerprint, u.bytes, grouped_ && u.order >= 2 ? in_package : so)) close(i + 1);
+    if (CutAfter(u.fingerprint, u.bytes, o)) close(i + 1);
   }
   close(static_cast<uint32_t>(units_.size()));
 }

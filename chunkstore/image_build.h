@@ -67,10 +67,11 @@ struct ImageBuildOptions {
   // carry an entry that would replace the image's own (the kernel's unpacker replaces a symlink
   // such as usr-merged "lib -> usr/lib" with an empty directory when an entry says "directory").
   std::vector<std::string> omit_dirs;
-  // Files of at least this many bytes get a segment of their own (0 = the segmenter's default,
-  // 1 MiB). The overlay build lowers it so that a file every node shares (an `.AllNodes` hosts
-  // file grows with the cluster) is one deduplicated chunk instead of being recompressed inside
-  // each node's segment: that keeps the build linear in the number of nodes.
+  // Files of at least this many bytes get a segment of their own (0 = the segmenter's defaults,
+  // 1 MiB, and 4 MiB inside a package). The overlay build lowers it so that a file every node
+  // shares (an `.AllNodes` hosts file grows with the cluster) is one deduplicated chunk instead of
+  // being recompressed inside each node's segment: that keeps the build linear in the number of
+  // nodes.
   uint64_t stand_alone_bytes = 0;
   // Overlay order: directories first, then the files that stand alone, then everything else
   // (parents still precede children). The nodes' overlays then start with the same segments and

@@ -359,6 +359,30 @@ TEST_F(ImageBuildTest, PackageOrderStoresAPackageInstallAsItsOwnSegments) {
   EXPECT_GT(path_lost, 1u);
 }
 
+TEST_F(ImageBuildTest, AFileOfTwoMiBStandsAloneOnlyOutsideAPackage) {
+  const std::string big(2u << 20, 'x');
+  std::vector<TreeEntry> t;
+  t.push_back(File("opt/big", big));  // no package: 1 MiB or more stands alone
+  for (const char* p : {"usr/a/one", "usr/a/two", "usr/bin/big"}) {
+    t.push_back(File(p, std::string(p) == "usr/bin/big" ? big : std::string(100, 'y')));
+    t.back().group = 1;  // one package: below 4 MiB, a file shares its package's segment
+  }
+  auto a = BuildArtifact(store_.get(), t, {});
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  std::map<std::string, size_t> entries_with;  // file -> files in its segment
+  for (const auto& seg : Segments(a->manifest)) {
+    auto parsed = ParseNewc(seg);
+    ASSERT_TRUE(parsed.ok());
+    std::vector<std::string> files;
+    for (const auto& e : *parsed) {
+      if (S_ISREG(e.h.mode)) files.push_back(e.name);
+    }
+    for (const auto& f : files) entries_with[f] = files.size();
+  }
+  EXPECT_EQ(entries_with["opt/big"], 1u);
+  EXPECT_EQ(entries_with["usr/bin/big"], 3u);
+}
+
 TEST_F(ImageBuildTest, BadInputsAreRejectedAndNothingIsStored) {
   auto expect_bad = [&](std::vector<TreeEntry> t, const std::string& needle) {
     auto r = BuildArtifact(store_.get(), std::move(t), {});

@@ -22,9 +22,19 @@ namespace sw {
 struct SegmenterOptions {
   uint64_t target_bytes = 262144;
   uint64_t large_bytes = 1024 * 1024;
-  // The target inside a package's group (TreeEntry::group): a package changes as a whole, so its
-  // segments can be larger (better compression) without costing dedup.
-  uint64_t group_target_bytes = 1024 * 1024;
+  // Inside a package's group (TreeEntry::group) the target and the stand-alone size: a package
+  // is installed, upgraded and removed as a whole, so its segments can be larger (better
+  // compression) without costing dedup. docs/formats/image.md "Package order" has the numbers.
+  uint64_t group_target_bytes = 4 * 1024 * 1024;
+  uint64_t group_large_bytes = 4 * 1024 * 1024;
+
+  // The options that apply inside a package's group.
+  SegmenterOptions InPackage() const {
+    SegmenterOptions o = *this;
+    o.target_bytes = group_target_bytes;
+    o.large_bytes = group_large_bytes;
+    return o;
+  }
 };
 
 // Fingerprint of one entry for cut decisions: its path and metadata (not its content: a content
