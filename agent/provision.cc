@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -25,6 +24,7 @@
 #include "chunkstore/codec.h"
 #include "chunkstore/manifest.h"
 #include "chunkstore/newc.h"
+#include "common/big_buffer.h"
 #include "common/fs_util.h"
 #include "common/hex.h"
 
@@ -192,40 +192,23 @@ Status HttpError(const std::string& what, int status) {
   return Status::Unavailable(msg);
 }
 
-// A grow-only byte buffer, reused for segment after segment. Its memory is mapped populated, in
-// whole 2 MiB steps and at least doubling, so that it is faulted in by one call and rarely:
-// page faults one by one are what fresh memory per segment costs most (on VMs above all).
+// A segment's bytes, reused for segment after segment: a BigBuffer (huge pages, grow-only), so
+// the pool's memory is faulted in once and cheaply (page faults one by one are what fresh
+// memory per segment costs most, on VMs above all).
 class SegmentBuffer {
  public:
-  SegmentBuffer() = default;
-  SegmentBuffer(const SegmentBuffer&) = delete;
-  SegmentBuffer& operator=(const SegmentBuffer&) = delete;
-  ~SegmentBuffer() {
-    if (data_ != nullptr) ::munmap(data_, cap_);
-  }
   // n bytes to fill; nullopt when the memory cannot be had.
   std::optional<MutableByteSpan> Span(size_t n) {
-    if (n > cap_) {
-      constexpr size_t kStep = 2u << 20;
-      size_t cap = std::max((n + kStep - 1) / kStep * kStep, 2 * cap_);
-      void* p = ::mmap(nullptr, cap, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-      if (p == MAP_FAILED) return std::nullopt;
-      if (data_ != nullptr) ::munmap(data_, cap_);
-      data_ = static_cast<uint8_t*>(p);
-      cap_ = cap;
-    }
-    len_ = n;
-    return MutableByteSpan(data_, n);
+    if (!buf_.Resize(n)) return std::nullopt;
+    return MutableByteSpan(buf_.data(), n);
   }
-  ByteSpan View() const { return {data_, len_}; }
-  std::string_view Chars() const { return {reinterpret_cast<const char*>(data_), len_}; }
+  ByteSpan View() const { return {buf_.data(), buf_.size()}; }
+  std::string_view Chars() const { return buf_.view(); }
 
   int users = 0;  // the hasher and/or the unpacker still reading it; guarded by Provision's mutex
 
  private:
-  uint8_t* data_ = nullptr;
-  size_t cap_ = 0, len_ = 0;
+  BigBuffer buf_;
 };
 
 // The nice value of the worker threads (the hasher and the caller keep theirs); see Provision.

@@ -5,8 +5,8 @@
 #include <zstd.h>
 
 #include <cstring>
-#include <memory>
 
+#include "common/big_buffer.h"
 #include "common/log.h"
 
 namespace sw {
@@ -46,7 +46,8 @@ std::string ZstdCompress(ByteSpan raw, int level) {
 }
 
 ByteSpan ZstdCompressScratch(ByteSpan raw, int level) {
-  thread_local std::string out;
+  // Grows only, in huge pages, never zero-filled: see BigBuffer.
+  thread_local BigBuffer out;
   ZSTD_CCtx* c = ThreadCCtx();
   ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
   ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
@@ -58,11 +59,10 @@ ByteSpan ZstdCompressScratch(ByteSpan raw, int level) {
     ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, kMaxWindowLog);
   }
   ZSTD_CCtx_setPledgedSrcSize(c, raw.size());
-  // Grows only: resize() zero-fills just the new part, once per thread.
-  if (out.size() < ZSTD_compressBound(raw.size())) out.resize(ZSTD_compressBound(raw.size()));
-  size_t n = ZSTD_compress2(c, out.data(), out.size(), raw.data(), raw.size());
+  CHECK(out.Reserve(ZSTD_compressBound(raw.size()))) << "no memory for zstd output";
+  size_t n = ZSTD_compress2(c, out.data(), out.capacity(), raw.data(), raw.size());
   CHECK(!ZSTD_isError(n)) << "zstd compress: " << ZSTD_getErrorName(n);
-  return ByteSpan(reinterpret_cast<const uint8_t*>(out.data()), n);
+  return ByteSpan(out.data(), n);
 }
 
 namespace {

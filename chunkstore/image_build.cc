@@ -24,6 +24,7 @@
 #include "chunkstore/codec.h"
 #include "chunkstore/newc.h"
 #include "chunkstore/segmenter.h"
+#include "common/big_buffer.h"
 #include "common/fs_util.h"
 
 namespace sw {
@@ -84,6 +85,8 @@ constexpr uint64_t kBlobPiece = 4ull << 20;
 
 // Sha256PrefixCache keeps the state after a segment of at least this many raw bytes.
 constexpr uint64_t kPrefixCacheMinBytes = 16384;
+// Segment buffers up to this capacity are reused once hashed (at most `window` of them kept).
+constexpr size_t kPooledBufferMax = 16u << 20;
 
 Status ValidatePath(const std::string& p) {
   if (p.empty() || p.front() == '/' || p.back() == '/') {
@@ -155,7 +158,7 @@ class Builder {
   // Emits the newc bytes of segment s through sink(std::string_view).
   template <typename Sink>
   Status EmitSegment(const Segment& s, Sink&& sink);
-  Status BuildInMemory(const Segment& s, std::string* raw, ManifestChunk* mc);
+  Status BuildInMemory(const Segment& s, BigBuffer* raw, ManifestChunk* mc);
   Status BuildStreamed(const Segment& s, Sha256* sha, ManifestChunk* mc);
   void Progress(bool force);
 
@@ -385,14 +388,15 @@ Status Builder::EmitSegment(const Segment& s, Sink&& sink) {
   return sink(std::string_view(head));
 }
 
-Status Builder::BuildInMemory(const Segment& s, std::string* raw, ManifestChunk* mc) {
-  raw->clear();
-  raw->reserve(s.bytes + 128);
-  SW_RETURN_IF_ERROR(EmitSegment(s, [&](std::string_view d) {
-    raw->append(d);
-    return Status::OK();
-  }));
-  ByteSpan span(reinterpret_cast<const uint8_t*>(raw->data()), raw->size());
+Status Builder::BuildInMemory(const Segment& s, BigBuffer* raw, ManifestChunk* mc) {
+  raw->Clear();
+  auto no_memory = [&] {
+    return Status::NoSpace("no memory for a segment of " + std::to_string(s.bytes) + " bytes");
+  };
+  if (!raw->Reserve(s.bytes + 128)) return no_memory();
+  SW_RETURN_IF_ERROR(EmitSegment(
+      s, [&](std::string_view d) { return raw->Append(d) ? Status::OK() : no_memory(); }));
+  ByteSpan span(raw->data(), raw->size());
   mc->id = ChunkId::Of(span);
   mc->raw_size = raw->size();
   mc->encoding = ChunkEncoding::kZstd;
@@ -495,13 +499,27 @@ Result<BuildResult> Builder::Run() {
   struct Slot {
     bool done = false;
     Status status;
-    std::string raw;
+    BigBuffer raw;
     ManifestChunk mc;
   };
   std::mutex mu;
   std::condition_variable cv_work, cv_done;
   std::deque<size_t> queue;
   std::map<size_t, Slot> slots;  // GUARDED_BY(mu)
+  // Buffers of hashed segments, for the next ones: memory already faulted in (BigBuffer).
+  std::vector<BigBuffer> spare;  // GUARDED_BY(mu); at most `window`
+  auto take_spare = [&](BigBuffer* into) {
+    std::lock_guard<std::mutex> l(mu);
+    if (!spare.empty()) {
+      *into = std::move(spare.back());
+      spare.pop_back();
+    }
+  };
+  auto give_back = [&](BigBuffer* buf) {
+    if (buf->capacity() > kPooledBufferMax) return;  // a rare large file: unmapped with its slot
+    std::lock_guard<std::mutex> l(mu);
+    if (spare.size() < window) spare.push_back(std::move(*buf));
+  };
   bool stop = false;
   std::vector<std::thread> workers;
   // One thread (the overlay build, parallel across nodes): segments are built right here, in
@@ -519,6 +537,7 @@ Result<BuildResult> Builder::Run() {
           queue.pop_front();
         }
         Slot local;
+        take_spare(&local.raw);
         local.status = BuildInMemory(segments_[idx], &local.raw, &local.mc);
         {
           std::lock_guard<std::mutex> l(mu);
@@ -575,6 +594,7 @@ Result<BuildResult> Builder::Run() {
     } else {
       Slot slot;
       if (build_inline) {
+        take_spare(&slot.raw);
         slot.status = BuildInMemory(segments_[i], &slot.raw, &slot.mc);
       } else {
         std::unique_lock<std::mutex> l(mu);
@@ -593,12 +613,13 @@ Result<BuildResult> Builder::Run() {
         prefix = Sha256PrefixCache::Extend(prefix, mc);
         Sha256PrefixCache* cache = opts_.sha_prefix_cache;
         if (cache == nullptr || !cache->Lookup(prefix, &sha)) {
-          sha.Update(ByteSpan(reinterpret_cast<const uint8_t*>(slot.raw.data()), slot.raw.size()));
+          sha.Update(ByteSpan(slot.raw.data(), slot.raw.size()));
           // Worth keeping only after a large segment (a file every node shares); a node's own
           // small files end its overlay and are never a shared prefix.
           if (cache != nullptr && mc.raw_size >= kPrefixCacheMinBytes) cache->Insert(prefix, sha);
         }
       }
+      give_back(&slot.raw);
     }
     if (!failure.ok()) break;
     m.chunks.push_back(mc);

@@ -1,8 +1,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <string>
+#include <utility>
 
+#include "common/big_buffer.h"
 #include "common/fs_util.h"
 #include "common/hex.h"
 #include "common/json.h"
@@ -94,5 +97,39 @@ TEST(JsonEscapeTest, EscapesQuotesBackslashesAndControlBytes) {
   EXPECT_EQ(JsonEscape("a\"b\\c\n\t\x01\xc3\xa9"), "a\\\"b\\\\c\\n\\t\\u0001\xc3\xa9");
   EXPECT_EQ(JsonEscape(""), "");
 }
+TEST(BigBufferTest, GrowsKeepingItsBytesAndIsReusedWithoutShrinking) {
+  BigBuffer b;
+  EXPECT_EQ(b.size(), 0u);
+  EXPECT_TRUE(b.Append("head:"));
+  // 2 MiB aligned, whole huge pages.
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (2u << 20), 0u);
+  EXPECT_EQ(b.capacity(), 2u << 20);
+  std::string big(3u << 20, 'x');
+  big[12345] = 'y';
+  EXPECT_TRUE(b.Append(big));  // grows past the first mapping: the head is copied along
+  EXPECT_EQ(b.size(), 5 + big.size());
+  EXPECT_EQ(b.view().substr(0, 5), "head:");
+  EXPECT_EQ(b.view().substr(5), big);
+  EXPECT_GE(b.capacity(), 4u << 20);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % (2u << 20), 0u);
+
+  const uint8_t* mem = b.data();
+  size_t cap = b.capacity();
+  b.Clear();  // keeps the memory for the next segment
+  EXPECT_TRUE(b.Resize(1000));
+  EXPECT_EQ(b.data(), mem);
+  EXPECT_EQ(b.capacity(), cap);
+  EXPECT_EQ(b.size(), 1000u);
+
+  BigBuffer moved = std::move(b);
+  EXPECT_EQ(moved.data(), mem);
+  EXPECT_EQ(b.data(), nullptr);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_EQ(b.capacity(), 0u);
+  b = std::move(moved);
+  EXPECT_EQ(b.data(), mem);
+  EXPECT_TRUE(b.Append(""));
+  EXPECT_EQ(b.size(), 1000u);
+}
+
 }  // namespace
 }  // namespace sw
