@@ -10,6 +10,7 @@
 #include <set>
 
 #include "common/fs_util.h"
+#include "common/lines.h"
 
 namespace sw {
 namespace {
@@ -39,16 +40,12 @@ Result<std::map<std::string, char>> ReadState(const std::string& path) {
     if (text.status().IsNotFound()) return owned;
     return text.status();
   }
-  std::string_view rest = *text;
-  while (!rest.empty()) {
-    size_t nl = rest.find('\n');
-    std::string_view line = rest.substr(0, nl);
-    rest = nl == std::string_view::npos ? "" : rest.substr(nl + 1);
-    if (line.size() < 3 || line[1] != ' ') continue;
+  ForEachLine(*text, [&](std::string_view line) {
+    if (line.size() < 3 || line[1] != ' ') return;
     std::string_view p = line.substr(2);
-    if (!CheckPath(p).ok()) continue;  // never act on a path we would not have written
+    if (!CheckPath(p).ok()) return;  // never act on a path we would not have written
     owned[std::string(p)] = line[0];
-  }
+  });
   return owned;
 }
 

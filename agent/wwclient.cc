@@ -21,6 +21,7 @@
 #include "agent/provision.h"
 #include "agent/runtime_client.h"
 #include "common/fs_util.h"
+#include "common/lines.h"
 #include "common/log.h"
 
 namespace {
@@ -90,15 +91,11 @@ void ReadConfig(const std::string& path, Flags* f, const std::vector<std::string
     }
     return false;
   };
-  size_t pos = 0;
-  while (pos < text->size()) {
-    size_t nl = text->find('\n', pos);
-    if (nl == std::string::npos) nl = text->size();
-    std::string line = text->substr(pos, nl - pos);
-    pos = nl + 1;
-    if (line.empty() || line[0] == '#') continue;
+  sw::ForEachLine(*text, [&](std::string_view text_line) {
+    std::string line(text_line);
+    if (line.empty() || line[0] == '#') return;
     size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
+    if (eq == std::string::npos) return;
     auto trim = [](std::string x) {
       size_t a = x.find_first_not_of(" \t\r"), b = x.find_last_not_of(" \t\r");
       return a == std::string::npos ? std::string() : x.substr(a, b - a + 1);
@@ -109,7 +106,7 @@ void ReadConfig(const std::string& path, Flags* f, const std::vector<std::string
     if (k == "interval" && !given("interval")) f->interval = atof(v.c_str());
     if (k == "compress" && !given("compress")) f->compress = v == "none" ? "" : v;
     if (k == "secure" && v == "true" && !given("local-port")) f->local_port = 987;
-  }
+  });
 }
 
 // Sleeps up to `seconds` or until SIGHUP (returns false) / SIGTERM or SIGINT (sets *stop).

@@ -15,6 +15,7 @@
 #include "chunkstore/codec.h"
 #include "chunkstore/image_build.h"
 #include "common/fs_util.h"
+#include "common/lines.h"
 
 namespace sw {
 namespace {
@@ -304,13 +305,9 @@ Result<OptimizeReport> Optimize(Store* store, int level, int threads,
   std::string state = store->root() + "/state/optimized-" + std::to_string(level);
   std::unordered_set<std::string> done;
   if (auto text = ReadFileToString(state); text.ok()) {
-    size_t pos = 0;
-    while (pos + 32 <= text->size()) {
-      done.insert(text->substr(pos, 32));
-      pos = text->find('\n', pos);
-      if (pos == std::string::npos) break;
-      ++pos;
-    }
+    ForEachLine(*text, [&](std::string_view line) {
+      if (line.size() >= 32) done.insert(std::string(line.substr(0, 32)));
+    });
   }
   SW_ASSIGN_OR_RETURN(auto files, ListChunkFiles(*store));
   std::vector<ChunkFile> todo;

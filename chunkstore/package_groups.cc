@@ -7,6 +7,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/lines.h"
+
 namespace sw {
 namespace {
 
@@ -58,21 +60,16 @@ Result<size_t> AssignPackageGroups(std::vector<TreeEntry>* entries) {
       text.append(v);
       return Status::OK();
     }));
-    size_t start = 0;
-    while (start < text.size()) {
-      size_t nl = text.find('\n', start);
-      if (nl == std::string::npos) nl = text.size();
-      std::string_view line(text.data() + start, nl - start);
-      start = nl + 1;
+    ForEachLine(text, [&](std::string_view line) {
       while (line.starts_with('/')) line.remove_prefix(1);
-      if (line.empty()) continue;
+      if (line.empty()) return;
       owner.emplace(std::string(line), group);
       size_t slash = line.find('/');
-      if (slash == std::string_view::npos) continue;
+      if (slash == std::string_view::npos) return;
       auto alias = aliases.find(std::string(line.substr(0, slash)));
       if (alias != aliases.end())
         owner.emplace(alias->second + std::string(line.substr(slash)), group);
-    }
+    });
   }
   for (auto& e : *entries) {
     e.group = 0;

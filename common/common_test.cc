@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/big_buffer.h"
 #include "common/fs_util.h"
 #include "common/hex.h"
 #include "common/json.h"
+#include "common/lines.h"
 #include "common/status.h"
 #include "gtest/gtest.h"
 
@@ -97,6 +99,19 @@ TEST(JsonEscapeTest, EscapesQuotesBackslashesAndControlBytes) {
   EXPECT_EQ(JsonEscape("a\"b\\c\n\t\x01\xc3\xa9"), "a\\\"b\\\\c\\n\\t\\u0001\xc3\xa9");
   EXPECT_EQ(JsonEscape(""), "");
 }
+TEST(LinesTest, EveryLineOnceWithoutItsNewline) {
+  auto lines = [](std::string_view text) {
+    std::vector<std::string> out;
+    ForEachLine(text, [&](std::string_view l) { out.emplace_back(l); });
+    return out;
+  };
+  EXPECT_EQ(lines(""), std::vector<std::string>{});
+  EXPECT_EQ(lines("\n"), std::vector<std::string>{""});
+  EXPECT_EQ(lines("a\nb"), (std::vector<std::string>{"a", "b"}));  // a last line without \n
+  EXPECT_EQ(lines("a\n\nb\n"), (std::vector<std::string>{"a", "", "b"}));
+  EXPECT_EQ(lines("a\r\n"), std::vector<std::string>{"a\r"});
+}
+
 TEST(BigBufferTest, GrowsKeepingItsBytesAndIsReusedWithoutShrinking) {
   BigBuffer b;
   EXPECT_EQ(b.size(), 0u);

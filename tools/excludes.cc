@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/lines.h"
 #include "tools/sources.h"
 
 namespace sw {
@@ -16,13 +17,7 @@ void Excludes::Add(std::string p) {
 }
 
 void Excludes::AddFile(std::string_view text) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    Add(std::string(text.substr(pos, nl - pos)));
-    pos = nl + 1;
-  }
+  ForEachLine(text, [&](std::string_view line) { Add(std::string(line)); });
 }
 
 void Excludes::AddDefaults() {
