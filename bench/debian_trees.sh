@@ -38,6 +38,7 @@ in_chroot() {  # DIR PACKAGE... | DIR --upgrade
   chroot "$d" env DEBIAN_FRONTEND=noninteractive apt-get -qq update || rc=$?
   if [ $rc = 0 ] && [ "$1" = --upgrade ]; then
     chroot "$d" apt list --upgradable 2>/dev/null | sed -n 's,/.*,,p' > "$CACHE/upgrade.packages"
+    [ -s "$CACHE/upgrade.packages" ] || { echo "nothing to upgrade" >&2; rc=1; }
     chroot "$d" env DEBIAN_FRONTEND=noninteractive apt-get -qq upgrade -y > /dev/null || rc=$?
   elif [ $rc = 0 ]; then
     chroot "$d" env DEBIAN_FRONTEND=noninteractive apt-get -qq install -y \
@@ -64,7 +65,7 @@ make_tree() {  # NAME BASE|"" PACKAGE...
       mkdir -p "$d/root" && tar -C "$d/root" -xf "$CACHE/$base.tar"
       if [ "$1" = --upgrade ]; then echo "apt-get upgrade in a copy of $base ..." >&2
       else echo "installing $* into a copy of $base ..." >&2; fi
-      in_chroot "$d/root" "$@"
+      in_chroot "$d/root" "$@" || { rm -rf "$d"; return 1; }
     fi
     tar -C "$d/root" --numeric-owner -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
     rm -rf "$d"
@@ -75,4 +76,6 @@ make_tree() {  # NAME BASE|"" PACKAGE...
 make_tree minbase ""
 make_tree pkgs minbase less iproute2 procps
 make_tree node pkgs linux-image-amd64 systemd openssh-server nfs-common
-make_tree upgrade minbase --upgrade
+# Optional: the security archive may be out of reach (a local mirror without it).
+make_tree upgrade minbase --upgrade \
+  || echo "debian_trees.sh: no upgrade tree (bookworm-security unreachable?); skipped" >&2

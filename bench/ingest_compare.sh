@@ -106,9 +106,11 @@ next_version() {  # LABEL OLD NEW
 if [[ $TREE == debian ]]; then
   next_version pkgs "$W/v1" "$W/deb/pkgs"
   next_version node "$W/deb/pkgs" "$W/deb/node"
-  printf '\nupgrade: minbase after apt-get upgrade of %s\n' \
-    "$(tr '\n' ' ' < "${SW_BENCH_CACHE:-/var/cache/stormwulf-bench}/upgrade.packages" 2>/dev/null)"
-  next_version upgrade "$W/v1" "$W/deb/upgrade"
+  if [ -d "$W/deb/upgrade" ]; then
+    printf '\nupgrade: minbase after apt-get upgrade of %s\n' \
+      "$(tr '\n' ' ' < "${SW_BENCH_CACHE:-/var/cache/stormwulf-bench}/upgrade.packages" 2>/dev/null)"
+    next_version upgrade "$W/v1" "$W/deb/upgrade"
+  fi
 else
   # 2% of the files rewritten (content appended, mtime changed).
   cp -a "$W/v1" "$W/v2"
