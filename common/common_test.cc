@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "common/big_buffer.h"
+#include "common/fd.h"
 #include "common/fs_util.h"
 #include "common/hex.h"
 #include "common/json.h"
@@ -86,6 +88,16 @@ TEST(FsUtilTest, AtomicWriteAndPaths) {
   EXPECT_EQ(*link, target);
   EXPECT_TRUE(ReadSymlink(dir + "/nope").status().IsNotFound());
   EXPECT_FALSE(ReadSymlink(f).ok()) << "a regular file is not a symlink";
+  // Relative to an open directory: the listing leaves the descriptor usable (twice, same names).
+  UniqueFd dfd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(dfd);
+  auto first = ListDir(dfd.get(), dir), second = ListDir(dfd.get(), dir);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->size(), 2u);  // a, link
+  EXPECT_EQ(*first, *second);
+  auto rel = ReadSymlink("link", dfd.get());
+  ASSERT_TRUE(rel.ok()) << rel.status().ToString();
+  EXPECT_EQ(*rel, target);
   ASSERT_TRUE(RemoveTree(dir).ok());
   EXPECT_NE(stat(dir.c_str(), &st), 0);
 }

@@ -14,9 +14,11 @@
 
 namespace sw {
 
-Result<std::string> ReadSymlink(const std::string& path) {
+static_assert(AT_FDCWD == -100, "fs_util.h spells AT_FDCWD as -100");
+
+Result<std::string> ReadSymlink(const std::string& path, int dir_fd) {
   std::string target(4096, '\0');  // PATH_MAX: no longer target can be created on Linux
-  ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+  ssize_t n = ::readlinkat(dir_fd, path.c_str(), target.data(), target.size());
   if (n < 0) return FromErrno("readlink " + path, errno);
   target.resize(static_cast<size_t>(n));
   return target;
@@ -168,10 +170,22 @@ std::string JoinPath(std::string_view a, std::string_view b) {
 }
 
 Result<std::vector<std::string>> ListDir(const std::string& dir) {
-  DIR* d = ::opendir(dir.c_str());
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return FromErrno("opendir " + dir, errno);
+  return ListDir(fd.get(), dir);
+}
+
+Result<std::vector<std::string>> ListDir(int dir_fd, const std::string& shown) {
+  // fdopendir takes the descriptor over: give it a copy, so the caller's stays open.
+  int copy = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return FromErrno("opendir " + shown, errno);
+  DIR* d = ::fdopendir(copy);
   if (d == nullptr) {
-    return FromErrno("opendir " + dir, errno);
+    int err = errno;
+    ::close(copy);
+    return FromErrno("opendir " + shown, err);
   }
+  ::rewinddir(d);  // the copy shares its position with dir_fd: start from the top
   std::vector<std::string> names;
   errno = 0;
   while (dirent* e = ::readdir(d)) {
@@ -181,7 +195,7 @@ Result<std::vector<std::string>> ListDir(const std::string& dir) {
   int err = errno;
   ::closedir(d);
   if (err != 0) {
-    return FromErrno("readdir " + dir, err);
+    return FromErrno("readdir " + shown, err);
   }
   return names;
 }

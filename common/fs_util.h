@@ -18,8 +18,8 @@ namespace sw {
 // Reads a whole file. NotFound if it does not exist.
 Result<std::string> ReadFileToString(const std::string& path);
 // The target of a symbolic link (readlink(2)); its errors as FromErrno maps them (NotFound if
-// absent).
-Result<std::string> ReadSymlink(const std::string& path);
+// absent). A relative path is taken from dir_fd when given (readlinkat(2)).
+Result<std::string> ReadSymlink(const std::string& path, int dir_fd = -100 /* AT_FDCWD */);
 
 // Writes all of `data` to fd, retrying short writes and EINTR.
 Status WriteAll(int fd, const void* data, size_t len, std::string_view ctx);
@@ -51,6 +51,9 @@ std::string JoinPath(std::string_view a, std::string_view b);
 
 // Lists the names in a directory (without "." and ".."), unsorted. NotFound if absent.
 Result<std::vector<std::string>> ListDir(const std::string& dir);
+// The same for an open directory (its descriptor stays open and usable); `shown` names it in
+// errors.
+Result<std::vector<std::string>> ListDir(int dir_fd, const std::string& shown);
 
 // Removes a file tree like `rm -rf` (does not follow symlinks). OK if absent.
 Status RemoveTree(const std::string& path);

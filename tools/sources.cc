@@ -302,7 +302,11 @@ Status WalkDirectory(const std::string& root, const std::string& rel, dev_t root
                      const Excludes& ex, std::unordered_map<uint64_t, uint64_t>* links,
                      uint64_t* next_key, SourceTree* out) {
   std::string dir = rel.empty() ? root : root + "/" + rel;
-  SW_ASSIGN_OR_RETURN(auto names, ListDir(dir));
+  // Entries are looked up relative to their directory's descriptor: one path walk per
+  // directory instead of two per file (the walk is the serial start of every import).
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dfd) return FromErrno("opendir " + dir, errno);
+  SW_ASSIGN_OR_RETURN(auto names, ListDir(dfd.get(), dir));
   std::sort(names.begin(), names.end());
   for (const auto& n : names) {
     std::string child = rel.empty() ? n : rel + "/" + n;
@@ -312,7 +316,9 @@ Status WalkDirectory(const std::string& root, const std::string& rel, dev_t root
     }
     std::string full = root + "/" + child;
     struct stat st;
-    if (::lstat(full.c_str(), &st) != 0) return FromErrno("cannot stat " + full, errno);
+    if (::fstatat(dfd.get(), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return FromErrno("cannot stat " + full, errno);
+    }
     TreeEntry e;
     e.path = child;
     e.mode = st.st_mode;
@@ -326,7 +332,9 @@ Status WalkDirectory(const std::string& root, const std::string& rel, dev_t root
     if (S_ISREG(st.st_mode)) {
       e.size = static_cast<uint64_t>(st.st_size);
       e.source_path = full;
-      if (::access(full.c_str(), R_OK) != 0) return FromErrno("cannot read " + full, errno);
+      if (::faccessat(dfd.get(), n.c_str(), R_OK, 0) != 0) {
+        return FromErrno("cannot read " + full, errno);
+      }
       if (st.st_nlink > 1) {
         uint64_t id = (static_cast<uint64_t>(st.st_dev) << 40) ^ st.st_ino;
         auto [it, fresh] = links->emplace(id, 0);
@@ -334,7 +342,9 @@ Status WalkDirectory(const std::string& root, const std::string& rel, dev_t root
         e.hardlink_key = it->second;
       }
     } else if (S_ISLNK(st.st_mode)) {
-      SW_ASSIGN_OR_RETURN(e.symlink_target, ReadSymlink(full));
+      auto target = ReadSymlink(n, dfd.get());
+      if (!target.ok()) return target.status().WithContext(full);
+      e.symlink_target = std::move(*target);
     } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
       e.rdev_major = major(st.st_rdev);
       e.rdev_minor = minor(st.st_rdev);
