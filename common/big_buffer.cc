@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -10,6 +11,8 @@ namespace sw {
 namespace {
 
 constexpr size_t kHuge = 2u << 20;  // x86-64's transparent huge page
+// Capacities from here on are mapped in huge pages; smaller ones come from the heap.
+constexpr size_t kMappedMin = 1u << 20;
 
 size_t RoundUp(size_t n) { return (n + kHuge - 1) / kHuge * kHuge; }
 
@@ -50,19 +53,35 @@ BigBuffer& BigBuffer::operator=(BigBuffer&& o) noexcept {
 }
 
 void BigBuffer::Release() {
-  if (data_ != nullptr) ::munmap(data_, cap_);
+  if (data_ != nullptr) {
+    if (cap_ >= kMappedMin) {
+      ::munmap(data_, cap_);
+    } else {
+      std::free(data_);
+    }
+  }
   data_ = nullptr;
   size_ = cap_ = 0;
 }
 
 bool BigBuffer::Reserve(size_t n) {
   if (n <= cap_) return true;
-  size_t cap = std::max(RoundUp(n), 2 * cap_);
-  uint8_t* p = MapAligned(cap);
+  size_t cap = std::max(n, 2 * cap_);
+  uint8_t* p;
+  if (cap < kMappedMin) {
+    // Small (an overlay's segment): the heap, where a huge page per buffer would cost far more
+    // to zero than the bytes it holds.
+    p = static_cast<uint8_t*>(std::malloc(cap));
+  } else {
+    cap = RoundUp(cap);
+    p = MapAligned(cap);
+  }
   if (p == nullptr) return false;
   if (size_ > 0) std::memcpy(p, data_, size_);
-  if (data_ != nullptr) ::munmap(data_, cap_);
+  size_t keep = size_;
+  Release();
   data_ = p;
+  size_ = keep;
   cap_ = cap;
   return true;
 }

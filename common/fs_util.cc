@@ -169,10 +169,28 @@ std::string JoinPath(std::string_view a, std::string_view b) {
   return out;
 }
 
+namespace {
+
+// The names in an open directory stream (without "." and ".."); closes it.
+Result<std::vector<std::string>> ReadNames(DIR* d, const std::string& shown) {
+  std::vector<std::string> names;
+  errno = 0;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    names.emplace_back(e->d_name);
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return FromErrno("readdir " + shown, err);
+  return names;
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> ListDir(const std::string& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd) return FromErrno("opendir " + dir, errno);
-  return ListDir(fd.get(), dir);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return FromErrno("opendir " + dir, errno);
+  return ReadNames(d, dir);
 }
 
 Result<std::vector<std::string>> ListDir(int dir_fd, const std::string& shown) {
@@ -186,18 +204,7 @@ Result<std::vector<std::string>> ListDir(int dir_fd, const std::string& shown) {
     return FromErrno("opendir " + shown, err);
   }
   ::rewinddir(d);  // the copy shares its position with dir_fd: start from the top
-  std::vector<std::string> names;
-  errno = 0;
-  while (dirent* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    names.emplace_back(e->d_name);
-  }
-  int err = errno;
-  ::closedir(d);
-  if (err != 0) {
-    return FromErrno("readdir " + shown, err);
-  }
-  return names;
+  return ReadNames(d, shown);
 }
 
 Status RemoveTree(const std::string& path) {
