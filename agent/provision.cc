@@ -194,12 +194,14 @@ Status HttpError(const std::string& what, int status) {
 
 // A segment's bytes, reused for segment after segment: a BigBuffer (huge pages, grow-only), so
 // the pool's memory is faulted in once and cheaply (page faults one by one are what fresh
-// memory per segment costs most, on VMs above all).
+// memory per segment costs most, on VMs above all). The pool lives for the whole provision, so
+// even a buffer for small segments takes huge pages (warm 1 GB provision, 5 alternating runs:
+// medians 0.84 s, against 0.95 s with small segments in heap memory).
 class SegmentBuffer {
  public:
   // n bytes to fill; nullopt when the memory cannot be had.
   std::optional<MutableByteSpan> Span(size_t n) {
-    if (!buf_.Resize(n)) return std::nullopt;
+    if (!buf_.Reserve(std::max<size_t>(n, kHugePage)) || !buf_.Resize(n)) return std::nullopt;
     return MutableByteSpan(buf_.data(), n);
   }
   ByteSpan View() const { return {buf_.data(), buf_.size()}; }
@@ -208,6 +210,7 @@ class SegmentBuffer {
   int users = 0;  // the hasher and/or the unpacker still reading it; guarded by Provision's mutex
 
  private:
+  static constexpr size_t kHugePage = 2u << 20;
   BigBuffer buf_;
 };
 
