@@ -92,7 +92,11 @@ def process_state(proc):
     if rc is not None:
         return f"exited by signal {signal.Signals(-rc).name}" if rc < 0 else f"exited with {rc}"
     lines = ["still running"]
-    for tid in sorted(os.listdir(f"/proc/{proc.pid}/task")):
+    try:
+        tids = sorted(os.listdir(f"/proc/{proc.pid}/task"))
+    except OSError:  # it exited just now
+        return process_state(proc) if proc.poll() is not None else "gone from /proc"
+    for tid in tids:
         task = f"/proc/{proc.pid}/task/{tid}"
         def read(name):
             try:
