@@ -14,8 +14,6 @@
 
 namespace sw {
 
-static_assert(AT_FDCWD == -100, "fs_util.h spells AT_FDCWD as -100");
-
 Result<std::string> ReadSymlink(const std::string& path, int dir_fd) {
   std::string target(4096, '\0');  // PATH_MAX: no longer target can be created on Linux
   ssize_t n = ::readlinkat(dir_fd, path.c_str(), target.data(), target.size());

@@ -5,6 +5,8 @@
 // outside what the caller passes.
 #pragma once
 
+#include <fcntl.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -19,7 +21,7 @@ namespace sw {
 Result<std::string> ReadFileToString(const std::string& path);
 // The target of a symbolic link (readlink(2)); its errors as FromErrno maps them (NotFound if
 // absent). A relative path is taken from dir_fd when given (readlinkat(2)).
-Result<std::string> ReadSymlink(const std::string& path, int dir_fd = -100 /* AT_FDCWD */);
+Result<std::string> ReadSymlink(const std::string& path, int dir_fd = AT_FDCWD);
 
 // Writes all of `data` to fd, retrying short writes and EINTR.
 Status WriteAll(int fd, const void* data, size_t len, std::string_view ctx);
