@@ -201,7 +201,7 @@ class SegmentBuffer {
  public:
   // n bytes to fill; nullopt when the memory cannot be had.
   std::optional<MutableByteSpan> Span(size_t n) {
-    if (!buf_.Reserve(std::max<size_t>(n, kHugePage)) || !buf_.Resize(n)) return std::nullopt;
+    if (!buf_.Reserve(std::max(n, BigBuffer::kHugePage)) || !buf_.Resize(n)) return std::nullopt;
     return MutableByteSpan(buf_.data(), n);
   }
   ByteSpan View() const { return {buf_.data(), buf_.size()}; }
@@ -210,7 +210,6 @@ class SegmentBuffer {
   int users = 0;  // the hasher and/or the unpacker still reading it; guarded by Provision's mutex
 
  private:
-  static constexpr size_t kHugePage = 2u << 20;
   BigBuffer buf_;
 };
 

@@ -10,7 +10,7 @@
 namespace sw {
 namespace {
 
-constexpr size_t kHuge = 2u << 20;  // x86-64's transparent huge page
+constexpr size_t kHuge = BigBuffer::kHugePage;
 // Capacities from here on are mapped in huge pages; smaller ones come from the heap.
 constexpr size_t kMappedMin = 1u << 20;
 

@@ -22,6 +22,8 @@ namespace sw {
 
 class BigBuffer {
  public:
+  static constexpr size_t kHugePage = 2u << 20;  // x86-64's transparent huge page
+
   BigBuffer() = default;
   ~BigBuffer();
   BigBuffer(const BigBuffer&) = delete;
