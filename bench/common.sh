@@ -26,3 +26,14 @@ nginx_conf_head() {  # PREFIX WORKER_CONNECTIONS
   printf 'worker_processes 1;\ndaemon off;\npid %s/nginx.pid;\nerror_log %s/error.log warn;\n' "$1" "$1"
   printf 'events { worker_connections %s; }\n' "$2"
 }
+
+# Seconds that SHA-256 alone needs for BYTES on one core of this machine, at OpenSSL's own speed
+# for 1 MiB blocks (the library the artifact digests use; no I/O, no copies): the floor of any
+# step that must hash a whole uncompressed image stream in order. Measured for 1 s per call.
+sha256_floor_s() {  # BYTES
+  local rate
+  rate=$(openssl speed -evp sha256 -bytes 1048576 -seconds 1 2>/dev/null | awk '$1 == "sha256" {print $NF}')
+  rate=${rate%k}
+  [ -n "$rate" ] || { echo "openssl speed gave no SHA-256 rate" >&2; return 1; }
+  echo "$1 / ($rate * 1000)" | bc -l
+}

@@ -12,7 +12,7 @@ PKGS=(
   liburing-dev libzstd-dev libxxhash-dev libarchive-dev libboost-program-options-dev libssl-dev
   libyaml-cpp-dev libdeflate-dev libbenchmark-dev libgtest-dev libgmock-dev
   # tools used by tests, demo and benchmarks
-  zstd xxhash cpio gzip pigz curl bc python3 iproute2 golang-go golang-github-masterminds-sprig-dev
+  zstd xxhash cpio gzip pigz curl bc python3 openssl iproute2 golang-go golang-github-masterminds-sprig-dev
   gnuplot-nox casync debootstrap
   nginx-light qemu-system-x86 ipxe-qemu ipxe seabios linux-image-amd64 busybox-static kmod dnsmasq-base ipmitool
 )
