@@ -21,8 +21,16 @@ MAC=52:54:00:cc:00:01
 # Roots and caches in RAM (a diskless node provisions into tmpfs); sources and store on disk.
 W=$(mktemp -d /tmp/sw-prov.XXXXXX)
 R=$(mktemp -d /dev/shm/sw-prov.XXXXXX)
+# The roots (and our cache) go to a tmpfs mounted as stage 1 mounts a node's root
+# (scripts/make-stage1.sh: huge=within_size), the same for ours and the anchor; without root, or
+# with SW_PROV_ROOTFS=plain, to /dev/shm as it is.
+ROOTFS="/dev/shm, a plain tmpfs"
+if [ "${SW_PROV_ROOTFS:-stage1}" = stage1 ] && [ "$(id -u)" = 0 ] &&
+   mount -t tmpfs -o mode=0755,huge=within_size,size=75% tmpfs "$R" 2>/dev/null; then
+  ROOTFS="a tmpfs mounted huge=within_size, as stage 1 mounts a node's root"
+fi
 pid=""
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$W" "$R"' EXIT
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; umount "$R" 2>/dev/null; rm -rf "$W" "$R"' EXIT
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 now() { date +%s.%N; }
 
@@ -56,7 +64,7 @@ EOF
 } > "$W/nginx/nginx.conf"
 nginx -p "$W/nginx" -c "$W/nginx/nginx.conf" &
 npid=$!
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; kill $npid 2>/dev/null; rm -rf "$W" "$R"' EXIT
+trap '[ -n "$pid" ] && kill $pid 2>/dev/null; kill $npid 2>/dev/null; umount "$R" 2>/dev/null; rm -rf "$W" "$R"' EXIT
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$nport/image.img.gz" && break; sleep 0.05; done
 
 # Each run starts from an empty root; removing the previous root is not timed (for either side).
@@ -103,8 +111,8 @@ SH=$(sha256_floor_s "$("$SWCTL" image show img --store "$W/store" --json |
 
 OC=$(printf '%s\n' "${oc[@]}" | median); AC=$(printf '%s\n' "${ac[@]}" | median)
 OW=$(printf '%s\n' "${ow[@]}" | median); AW=$(printf '%s\n' "${aw[@]}" | median)
-printf 'image: %.0f MB in %s files; %s reps; roots in tmpfs; stormwulfd and nginx on 127.0.0.1\n' \
-  "$(echo "$size / 1000000" | bc -l)" "$(find "$W/tree" -type f | wc -l)" "$REPS"
+printf 'image: %.0f MB in %s files; %s reps; roots in %s; stormwulfd and nginx on 127.0.0.1\n' \
+  "$(echo "$size / 1000000" | bc -l)" "$(find "$W/tree" -type f | wc -l)" "$REPS" "$ROOTFS"
 printf '%-34s %10s %10s %8s\n' "" "ours (s)" "anchor (s)" "ratio"
 printf '%-34s %10.2f %10.2f %7.2fx\n' "cold (empty cache)" "$OC" "$AC" "$(echo "$AC / $OC" | bc -l)"
 printf '%-34s %10.2f %10.2f %7.2fx\n' "warm (after a 2% update)" "$OW" "$AW" "$(echo "$AW / $OW" | bc -l)"

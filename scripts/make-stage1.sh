@@ -51,7 +51,12 @@ ip link set lo up
 dev=$(arg sw.netdev); dev=${dev:-eth0}
 ip link set "$dev" up || fail "no network device $dev"
 udhcpc -i "$dev" -q -n -t 10 -T 2 -s /etc/udhcpc.script || fail "no DHCP lease on $dev"
-mount -t tmpfs -o mode=0755 tmpfs /newroot || fail "tmpfs"
+# huge=within_size: the root's big files in large folios (Linux tmpfs with transparent huge
+# pages), only within each file's size, so small files cost no more memory; unpacking writes
+# several times faster (docs/agent.md). Kernels without it refuse the option: then a plain tmpfs.
+mount -t tmpfs -o mode=0755,huge=within_size tmpfs /newroot 2>/dev/null \
+  || mount -t tmpfs -o mode=0755 tmpfs /newroot || fail "tmpfs"
+echo "stage1: root $(grep ' /newroot ' /proc/mounts)"
 wwclient provision --server "$server" --root /newroot --cache "" --parallel 4 || fail "provision"
 wget -q -O - "$server/system/$wwid?compress=gz" | gzip -d | (cd /newroot && cpio -idmu 2>/dev/null) \
   || echo "stage1: no system overlay"

@@ -354,6 +354,9 @@ nodes:
                                                    "/initramfs/" not in text):
             found = False
             print("FAIL: the node did not come up through stage 1")
+        if found and args.mode == "twostage" and "huge=within_size" not in text:
+            found = False
+            print("FAIL: stage 1 did not mount the root tmpfs with huge=within_size")
         if found and vm2 is not None:
             con2 = Console(vm2)
             if not con2.wait_for("STORMWULF-RUNTIME runtime overlay for vm2", start + args.timeout) or \
