@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <libdeflate.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -486,6 +487,9 @@ void Builder::Progress(bool force) {
   opts_.progress(progress_);
 }
 
+// The nice value of the worker threads of a parallel build (see Run).
+constexpr int kWorkerNice = 10;
+
 Result<BuildResult> Builder::Run() {
   SW_RETURN_IF_ERROR(Prepare());
   MakeUnits();
@@ -527,6 +531,12 @@ Result<BuildResult> Builder::Run() {
   const bool build_inline = threads == 1;
   for (int t = 0; t < (build_inline ? 0 : threads); ++t) {
     workers.emplace_back([&] {
+      // This thread's in-order SHA-256 is the serial part; the workers yield the CPU to it (a
+      // thread's own nice value, no privilege needed; Linux applies it to this thread only).
+      // Minbase then package update or security upgrade, 2 vCPUs, medians of 7 alternating runs,
+      // twice: 186 -> 169 ms and 177 -> 167 ms; 191 -> 166 ms and 177 -> 167 ms; first import
+      // 319 -> 297 ms. Same value and reason as wwclient provision's workers.
+      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
       for (;;) {
         size_t idx;
         {
