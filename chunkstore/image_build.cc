@@ -33,48 +33,87 @@ namespace {
 constexpr size_t kReadBlock = 1 << 20;
 }  // namespace
 
-Status ReadEntryContent(const TreeEntry& e, const std::function<Status(std::string_view)>& sink) {
-  if (e.content) {
-    if (e.content->size() != e.size) {
-      return Status::InvalidArgument(e.path + ": content size does not match the entry size");
-    }
-    return sink(std::string_view(*e.content));
-  }
-  int fd;
+namespace {
+// The file a regular entry's bytes are read from (its own, or the shared spool) and where they
+// start; in-memory content has none.
+struct ContentFile {
+  int fd = -1;
   UniqueFd owned;
   uint64_t off = 0;
+};
+
+Status OpenContent(const TreeEntry& e, ContentFile* f) {
   if (e.spool) {
-    fd = *e.spool;
-    off = e.spool_offset;
+    f->fd = *e.spool;
+    f->off = e.spool_offset;
   } else if (!e.source_path.empty()) {
-    owned.Reset(::open(e.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!owned) return FromErrno("cannot read " + e.source_path, errno);
-    fd = owned.get();
+    f->owned.Reset(::open(e.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!f->owned) return FromErrno("cannot read " + e.source_path, errno);
+    f->fd = f->owned.get();
   } else {
-    if (e.size == 0) return Status::OK();
     return Status::InvalidArgument(e.path + ": regular file without a content source");
   }
+  return Status::OK();
+}
+
+// n bytes at f's offset + at, exactly: an IOError naming the file if it is shorter.
+Status ReadContent(const TreeEntry& e, const ContentFile& f, uint64_t at, uint8_t* dst, size_t n) {
+  while (n > 0) {
+    ssize_t got = ::pread(f.fd, dst, n, static_cast<off_t>(f.off + at));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      return FromErrno("read " + (e.source_path.empty() ? e.path : e.source_path), errno);
+    }
+    if (got == 0) {
+      return Status::IOError((e.source_path.empty() ? e.path : e.source_path) +
+                             ": file shrank while it was being read");
+    }
+    dst += got;
+    n -= static_cast<size_t>(got);
+    at += static_cast<uint64_t>(got);
+  }
+  return Status::OK();
+}
+
+Status CheckContentSize(const TreeEntry& e) {
+  if (e.content->size() != e.size) {
+    return Status::InvalidArgument(e.path + ": content size does not match the entry size");
+  }
+  return Status::OK();
+}
+}  // namespace
+
+Status ReadEntryContent(const TreeEntry& e, const std::function<Status(std::string_view)>& sink) {
+  if (e.content) {
+    SW_RETURN_IF_ERROR(CheckContentSize(e));
+    return sink(std::string_view(*e.content));
+  }
+  if (e.size == 0 && e.source_path.empty() && !e.spool) return Status::OK();
+  ContentFile f;
+  SW_RETURN_IF_ERROR(OpenContent(e, &f));
   // One block buffer per thread, reused: a fresh zero-filled one per file cost a memset and, for
   // large files, fresh pages to fault in every time.
   thread_local std::string buf;
   if (buf.size() < kReadBlock) buf.resize(kReadBlock);
-  uint64_t left = e.size;
-  while (left > 0) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-    ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(off));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return FromErrno("read " + (e.source_path.empty() ? e.path : e.source_path), errno);
-    }
-    if (n == 0) {
-      return Status::IOError((e.source_path.empty() ? e.path : e.source_path) +
-                             ": file shrank while it was being read");
-    }
-    SW_RETURN_IF_ERROR(sink(std::string_view(buf.data(), static_cast<size_t>(n))));
-    off += static_cast<uint64_t>(n);
-    left -= static_cast<uint64_t>(n);
+  for (uint64_t done = 0; done < e.size;) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(e.size - done, buf.size()));
+    SW_RETURN_IF_ERROR(ReadContent(e, f, done, reinterpret_cast<uint8_t*>(buf.data()), n));
+    SW_RETURN_IF_ERROR(sink(std::string_view(buf.data(), n)));
+    done += n;
   }
   return Status::OK();
+}
+
+Status ReadEntryContentInto(const TreeEntry& e, uint8_t* dst) {
+  if (e.content) {
+    SW_RETURN_IF_ERROR(CheckContentSize(e));
+    if (e.size > 0) std::memcpy(dst, e.content->data(), e.size);
+    return Status::OK();
+  }
+  if (e.size == 0 && e.source_path.empty() && !e.spool) return Status::OK();
+  ContentFile f;
+  SW_RETURN_IF_ERROR(OpenContent(e, &f));
+  return ReadContent(e, f, 0, dst, static_cast<size_t>(e.size));
 }
 
 namespace {
@@ -158,7 +197,9 @@ class Builder {
   SegmenterOptions Segmenting() const;
   // Emits the newc bytes of segment s through sink(std::string_view).
   template <typename Sink>
-  Status EmitSegment(const Segment& s, Sink&& sink);
+  // Writes segment s as a newc archive to sink; with `direct` (the buffer sink appends to), file
+  // contents are read straight into it instead of through sink.
+  Status EmitSegment(const Segment& s, Sink&& sink, BigBuffer* direct = nullptr);
   Status BuildInMemory(const Segment& s, BigBuffer* raw, ManifestChunk* mc);
   Status BuildStreamed(const Segment& s, Sha256* sha, ManifestChunk* mc);
   void Progress(bool force);
@@ -351,7 +392,7 @@ void Builder::MakeSegments() {
 }
 
 template <typename Sink>
-Status Builder::EmitSegment(const Segment& s, Sink&& sink) {
+Status Builder::EmitSegment(const Segment& s, Sink&& sink, BigBuffer* direct) {
   std::string head;
   uint32_t ino = 0;  // inode numbers restart in every segment
   for (uint32_t ui = s.first_unit; ui < s.end_unit; ++ui) {
@@ -375,6 +416,12 @@ Status Builder::EmitSegment(const Segment& s, Sink&& sink) {
       SW_RETURN_IF_ERROR(sink(std::string_view(head)));
       if (S_ISLNK(e.mode)) {
         SW_RETURN_IF_ERROR(sink(std::string_view(e.symlink_target)));
+      } else if (data > 0 && direct != nullptr) {
+        const size_t at = direct->size();
+        if (!direct->Resize(at + data)) {
+          return Status::NoSpace("no memory for a segment holding " + e.path);
+        }
+        SW_RETURN_IF_ERROR(ReadEntryContentInto(e, direct->data() + at));
       } else if (data > 0) {
         SW_RETURN_IF_ERROR(ReadEntryContent(e, sink));
       }
@@ -396,7 +443,7 @@ Status Builder::BuildInMemory(const Segment& s, BigBuffer* raw, ManifestChunk* m
   };
   if (!raw->Reserve(s.bytes + 128)) return no_memory();
   SW_RETURN_IF_ERROR(EmitSegment(
-      s, [&](std::string_view d) { return raw->Append(d) ? Status::OK() : no_memory(); }));
+      s, [&](std::string_view d) { return raw->Append(d) ? Status::OK() : no_memory(); }, raw));
   ByteSpan span(raw->data(), raw->size());
   mc->id = ChunkId::Of(span);
   mc->raw_size = raw->size();

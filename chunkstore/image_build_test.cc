@@ -432,6 +432,24 @@ TEST_F(ImageBuildTest, UnreadableSourceFailsNamingTheFile) {
   EXPECT_NE(r.status().ToString().find("does-not-exist"), std::string::npos);
 }
 
+// A file that is shorter than the walk saw (it shrank in between) fails the import, naming it,
+// whether its bytes are read into a segment in memory (small) or streamed (large).
+TEST_F(ImageBuildTest, AFileThatShrankFailsNamingIt) {
+  for (uint64_t claimed : {uint64_t{4096}, uint64_t{80} << 20}) {
+    std::string path = dir_ + "/shrank";
+    ASSERT_TRUE(WriteFileAtomic(path, std::string(100, 'x')).ok());
+    TreeEntry e;
+    e.path = "etc/shrank";
+    e.mode = S_IFREG | 0644;
+    e.size = claimed;
+    e.source_path = path;
+    auto r = BuildArtifact(store_.get(), {File("a", "1"), e}, {});
+    ASSERT_FALSE(r.ok()) << claimed;
+    EXPECT_NE(r.status().ToString().find("shrank"), std::string::npos) << r.status().ToString();
+    EXPECT_NE(r.status().ToString().find(path), std::string::npos) << r.status().ToString();
+  }
+}
+
 TEST_F(ImageBuildTest, LargeFileIsStreamedAndBlobsStoreRawWhenIncompressible) {
   std::string big = dir_ + "/big";
   {

@@ -58,5 +58,7 @@ struct TreeEntry {
 // the spool) to sink, in blocks of at most 1 MiB; a view passed to sink is valid only during
 // that call. IOError naming the file if it cannot be read or is shorter than e.size.
 Status ReadEntryContent(const TreeEntry& e, const std::function<Status(std::string_view)>& sink);
+// The same bytes, read straight into dst (which has room for e.size bytes): no intermediate copy.
+Status ReadEntryContentInto(const TreeEntry& e, uint8_t* dst);
 
 }  // namespace sw
