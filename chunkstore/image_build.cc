@@ -31,9 +31,7 @@
 namespace sw {
 namespace {
 constexpr size_t kReadBlock = 1 << 20;
-}  // namespace
 
-namespace {
 // The file a regular entry's bytes are read from (its own, or the shared spool) and where they
 // start; in-memory content has none.
 struct ContentFile {
@@ -195,10 +193,9 @@ class Builder {
   void MakeUnits();
   void MakeSegments();
   SegmenterOptions Segmenting() const;
-  // Emits the newc bytes of segment s through sink(std::string_view).
+  // Emits the newc bytes of segment s through sink(std::string_view); with `direct` (the buffer
+  // that sink appends to), file contents are read straight into it instead of through sink.
   template <typename Sink>
-  // Writes segment s as a newc archive to sink; with `direct` (the buffer sink appends to), file
-  // contents are read straight into it instead of through sink.
   Status EmitSegment(const Segment& s, Sink&& sink, BigBuffer* direct = nullptr);
   Status BuildInMemory(const Segment& s, BigBuffer* raw, ManifestChunk* mc);
   Status BuildStreamed(const Segment& s, Sha256* sha, ManifestChunk* mc);
