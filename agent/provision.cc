@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -27,6 +26,7 @@
 #include "common/big_buffer.h"
 #include "common/fs_util.h"
 #include "common/hex.h"
+#include "common/thread_priority.h"
 
 namespace sw {
 namespace {
@@ -213,9 +213,6 @@ class SegmentBuffer {
   BigBuffer buf_;
 };
 
-// The nice value of the worker threads (the hasher and the caller keep theirs); see Provision.
-constexpr int kWorkerNice = 10;
-
 // Admits at most `slots` workers at a time to CPU-bound work (reading, decoding, verifying,
 // unpacking) and the lowest segment first, since the hasher needs segments in order. Downloads
 // wait outside, so many can be in flight while the CPUs are not oversubscribed: more runnable
@@ -386,10 +383,9 @@ Status Provision(const HttpUrl& server, const std::string& wwid, const Provision
   CpuGate gate(cpus);
   auto worker = [&] {
     // The in-order hasher is the serial critical path (SHA-256 of the whole stream runs at
-    // ~1.5 GB/s on one core); the workers have slack and yield the CPU to it. Raising one's own
-    // nice value needs no privilege and applies to this thread only (Linux). Measured on 2 vCPUs,
-    // warm 1 GiB provision: 1.08 s -> 1.00 s (median of 5) with nice 10; see docs/agent.md.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
+    // ~1.5 GB/s on one core); the workers have slack and yield the CPU to it. Measured on 2
+    // vCPUs, warm 1 GiB provision: 1.08 s -> 1.00 s (median of 5) with nice 10; docs/agent.md.
+    LowerThisThreadPriority();
     HttpClient http(server, opts.http);
     SegmentWriter writer(opts.root, opts.set_owner);
     std::vector<DirMeta> my_dirs;

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <libdeflate.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -27,13 +26,14 @@
 #include "chunkstore/segmenter.h"
 #include "common/big_buffer.h"
 #include "common/fs_util.h"
+#include "common/thread_priority.h"
 
 namespace sw {
 namespace {
 constexpr size_t kReadBlock = 1 << 20;
 
 // The file a regular entry's bytes are read from (its own, or the shared spool) and where they
-// start; in-memory content has none.
+// start; in-memory content has none, and neither has an empty entry without a source (fd -1).
 struct ContentFile {
   int fd = -1;
   UniqueFd owned;
@@ -48,7 +48,7 @@ Status OpenContent(const TreeEntry& e, ContentFile* f) {
     f->owned.Reset(::open(e.source_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!f->owned) return FromErrno("cannot read " + e.source_path, errno);
     f->fd = f->owned.get();
-  } else {
+  } else if (e.size > 0) {
     return Status::InvalidArgument(e.path + ": regular file without a content source");
   }
   return Status::OK();
@@ -86,7 +86,6 @@ Status ReadEntryContent(const TreeEntry& e, const std::function<Status(std::stri
     SW_RETURN_IF_ERROR(CheckContentSize(e));
     return sink(std::string_view(*e.content));
   }
-  if (e.size == 0 && e.source_path.empty() && !e.spool) return Status::OK();
   ContentFile f;
   SW_RETURN_IF_ERROR(OpenContent(e, &f));
   // One block buffer per thread, reused: a fresh zero-filled one per file cost a memset and, for
@@ -108,7 +107,6 @@ Status ReadEntryContentInto(const TreeEntry& e, uint8_t* dst) {
     if (e.size > 0) std::memcpy(dst, e.content->data(), e.size);
     return Status::OK();
   }
-  if (e.size == 0 && e.source_path.empty() && !e.spool) return Status::OK();
   ContentFile f;
   SW_RETURN_IF_ERROR(OpenContent(e, &f));
   return ReadContent(e, f, 0, dst, static_cast<size_t>(e.size));
@@ -531,9 +529,6 @@ void Builder::Progress(bool force) {
   opts_.progress(progress_);
 }
 
-// The nice value of the worker threads of a parallel build (see Run).
-constexpr int kWorkerNice = 10;
-
 Result<BuildResult> Builder::Run() {
   SW_RETURN_IF_ERROR(Prepare());
   MakeUnits();
@@ -575,12 +570,11 @@ Result<BuildResult> Builder::Run() {
   const bool build_inline = threads == 1;
   for (int t = 0; t < (build_inline ? 0 : threads); ++t) {
     workers.emplace_back([&] {
-      // This thread's in-order SHA-256 is the serial part; the workers yield the CPU to it (a
-      // thread's own nice value, no privilege needed; Linux applies it to this thread only).
+      // This thread's in-order SHA-256 is the serial part; the workers yield the CPU to it.
       // Minbase then package update or security upgrade, 2 vCPUs, medians of 7 alternating runs,
       // twice: 186 -> 169 ms and 177 -> 167 ms; 191 -> 166 ms and 177 -> 167 ms; first import
-      // 319 -> 297 ms. Same value and reason as wwclient provision's workers.
-      setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kWorkerNice);
+      // 319 -> 297 ms.
+      LowerThisThreadPriority();
       for (;;) {
         size_t idx;
         {
