@@ -27,6 +27,11 @@ nginx_conf_head() {  # PREFIX WORKER_CONNECTIONS
   printf 'events { worker_connections %s; }\n' "$2"
 }
 
+# The raw (uncompressed) size in bytes of image NAME in STORE, from `swctl image show --json`.
+image_raw_bytes() {  # SWCTL NAME STORE
+  "$1" image show "$2" --store "$3" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["size"])'
+}
+
 # Seconds that SHA-256 alone needs for BYTES on one core of this machine, at OpenSSL's own speed
 # for 1 MiB blocks (the library the artifact digests use; no I/O, no copies): the floor of any
 # step that must hash a whole uncompressed image stream in order. Measured for 1 s per call.

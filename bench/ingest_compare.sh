@@ -113,7 +113,7 @@ next_version() {  # LABEL OLD NEW
   # A floor for any import of this version: its manifest's SHA-256 is defined over the whole
   # uncompressed stream, which starts with the directories (whose mtimes every package install
   # changes), so every byte is hashed again, in order, on one core.
-  bytes=$("$SWCTL" image show "$label" --store "$W/sw" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["size"])')
+  bytes=$(image_raw_bytes "$SWCTL" "$label" "$W/sw")
   t=$(sha256_floor_s "$bytes")
   printf 'floor: SHA-256 alone of its %d-byte stream takes %.3fs (%.2fx first import)\n' \
     "$bytes" "$t" "$(echo "$t / ${T[stormwulf]}" | bc -l)"

@@ -106,8 +106,7 @@ diff -r "$W/tree" "$R/root" >/dev/null || { echo "ours (warm) differs from the n
 
 # The floor of ours: the whole image's SHA-256 (defined over the uncompressed stream) is checked
 # on every provision, in order, on one core; nothing else on the critical path has to be.
-SH=$(sha256_floor_s "$("$SWCTL" image show img --store "$W/store" --json |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["size"])')")
+SH=$(sha256_floor_s "$(image_raw_bytes "$SWCTL" img "$W/store")")
 
 OC=$(printf '%s\n' "${oc[@]}" | median); AC=$(printf '%s\n' "${ac[@]}" | median)
 OW=$(printf '%s\n' "${ow[@]}" | median); AW=$(printf '%s\n' "${aw[@]}" | median)
