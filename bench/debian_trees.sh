@@ -14,15 +14,17 @@ CACHE=${SW_BENCH_CACHE:-/var/cache/stormwulf-bench}
 [ "$(id -u)" = 0 ] || { echo "debian_trees.sh needs root (debootstrap, chroot)" >&2; exit 2; }
 command -v debootstrap >/dev/null || { echo "debootstrap is not installed" >&2; exit 2; }
 mkdir -p "$CACHE" "$OUT"
-# The first Debian archive apt uses (deb822 "URIs:" or one-line "deb URL ..."; comments skipped).
-mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
-           2>/dev/null | awk '$1 == "URIs:" || $1 == "deb" {print $2}' | grep -E '/debian/?$' \
-           | sed -n 1p || true)
-mirror=${mirror:-http://deb.debian.org/debian}
-security=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
-             2>/dev/null | awk '$1 == "URIs:" || $1 == "deb" {print $2}' | grep -E '/debian-security/?$' \
-             | sed -n 1p || true)
-security=${security:-http://deb.debian.org/debian-security}
+# The first archive apt uses whose URL ends in /SUFFIX (deb822 "URIs:" or one-line "deb URL ...";
+# comments skipped), else http://deb.debian.org/SUFFIX.
+apt_archive() {  # SUFFIX
+  local url
+  url=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
+          2>/dev/null | awk '$1 == "URIs:" || $1 == "deb" {print $2}' | grep -E "/$1/?\$" \
+          | sed -n 1p || true)
+  echo "${url:-http://deb.debian.org/$1}"
+}
+mirror=$(apt_archive debian)
+security=$(apt_archive debian-security)
 
 in_chroot() {  # DIR PACKAGE... | DIR --upgrade
   local d=$1; shift
